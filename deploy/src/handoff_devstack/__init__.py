@@ -1,0 +1,1 @@
+"""Local Kafka and PostgreSQL servers for Handoff development and tests."""

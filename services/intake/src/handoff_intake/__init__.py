@@ -1,0 +1,1 @@
+"""Handoff intake: the HTTP edge that verifies, validates, stores and publishes leads."""

@@ -1,0 +1,77 @@
+"""Intake's composition root: adapters are built here and handed in, never made at import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from handoff_intake.adapters import tables
+from handoff_intake.handlers import IntakeHandlers
+from handoff_intake.settings import IntakeSettings
+from handoff_shared import db
+from handoff_shared.clock import Clock, clock_from_settings
+from handoff_shared.inbox import Inbox
+from handoff_shared.kafka import EventConsumer, KafkaPublisher
+from handoff_shared.migrations import upgrade_to_head
+from handoff_shared.outbox import Outbox, OutboxRelay
+from handoff_shared.topics import LEAD_ROUTING, LEAD_SLA
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class Intake:
+    """Everything the HTTP app and its background tasks need."""
+
+    settings: IntakeSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    handlers: IntakeHandlers
+    publisher: KafkaPublisher
+    relay: OutboxRelay
+    consumer: EventConsumer
+
+
+def migrate(settings: IntakeSettings) -> None:
+    upgrade_to_head(settings.database_url, tables.SCHEMA, MIGRATIONS)
+
+
+def bootstrap(settings: IntakeSettings, clock: Clock | None = None) -> Intake:
+    clock = clock or clock_from_settings(settings.clock_file)
+    engine = db.create_engine(settings.database_url, tables.SCHEMA)
+    sessions = db.session_factory(engine)
+    publisher = KafkaPublisher(
+        settings.kafka_bootstrap_servers,
+        client_id="intake",
+        send_timeout=settings.kafka_send_timeout_seconds,
+    )
+    handlers = IntakeHandlers(
+        Outbox(tables.outbox, clock), clock, timedelta(days=settings.dedup_window_days)
+    )
+    return Intake(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        handlers=handlers,
+        publisher=publisher,
+        relay=OutboxRelay(
+            sessions,
+            tables.outbox,
+            publisher,
+            batch_size=settings.outbox_batch_size,
+            max_idle_seconds=settings.outbox_max_idle_seconds,
+        ),
+        consumer=EventConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=settings.consumer_group,
+            topics=[LEAD_ROUTING.name, LEAD_SLA.name],
+            handle=handlers.apply_downstream_event,
+            sessions=sessions,
+            inbox=Inbox(tables.inbox, clock),
+            publisher=publisher,
+            max_attempts=settings.consumer_max_attempts,
+        ),
+    )

@@ -1,0 +1,1 @@
+"""Handoff SLA monitor: follow-up timers, escalation and recycling."""

@@ -1,0 +1,1 @@
+"""What Handoff's services share: events, Kafka plumbing, outbox, inbox, settings, clock."""

@@ -1,0 +1,98 @@
+"""Database plumbing: engines bound to one service's schema, aware timestamps, dialect helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite would hand back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UtcDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def is_postgres(url: str) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+def ensure_sqlite_folder(url: str) -> None:
+    """Create the folder of a SQLite database file, so a fresh clone needs no setup."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine whose connections see `schema` first (Postgres) or one file (SQLite).
+
+    Each service owns a schema; tables are declared without one and found via search_path, so the
+    same models and migrations serve a shared Postgres database and a per-service SQLite file.
+    """
+    if is_postgres(url):
+        return create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"server_settings": {"search_path": schema}},
+        )
+    ensure_sqlite_folder(url)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # WAL lets the relay read while a request writes; the busy timeout waits out brief locks.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions of one service; each factory has its own Session class so hooks stay local."""
+    service_session = type("ServiceSession", (Session,), {})
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=service_session)
+
+
+def on_commit(sessions: async_sessionmaker[AsyncSession], callback: Callable[[], None]) -> None:
+    """Call `callback` after every commit of a session from this factory."""
+    event.listen(sessions.kw["sync_session_class"], "after_commit", lambda _session: callback())
+
+
+def insert_ignoring_conflicts(session: AsyncSession, table: Table) -> Insert:
+    """`INSERT ... ON CONFLICT DO NOTHING` for the session's dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()

@@ -1,0 +1,211 @@
+"""Kafka plumbing: an idempotent acks=all publisher and a consumer that commits after the work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import CommitFailedError, KafkaError
+from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handoff_shared.events import LeadEvent, decode_event
+from handoff_shared.inbox import Inbox
+from handoff_shared.topics import dead_letter_topic
+from handoff_shared.tracing import current_traceparent
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    """One Kafka record to send."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class KafkaPublisher:
+    """An idempotent producer (acks=all); every send is awaited, bounded by a timeout."""
+
+    def __init__(self, bootstrap_servers: str, *, client_id: str, send_timeout: float) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._client_id = client_id
+        self._send_timeout = send_timeout
+        self._producer: AIOKafkaProducer | None = None
+
+    async def _started(self) -> AIOKafkaProducer:
+        # Started on first use, so a service comes up (and intake takes leads) while Kafka is down.
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap_servers,
+                client_id=self._client_id,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=2,
+                max_batch_size=256 * 1024,
+                request_timeout_ms=int(self._send_timeout * 1000),
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
+        """Send all records and wait until the broker has acknowledged every one."""
+        producer = await self._started()
+        deliveries = [
+            await producer.send(record.topic, record.value, key=record.key, headers=record.headers)
+            for record in records
+        ]
+        await asyncio.wait_for(asyncio.gather(*deliveries), timeout=self._send_timeout)
+
+
+EventHandler = Callable[[AsyncSession, LeadEvent], Awaitable[None]]
+
+# Errors that say the infrastructure is unwell, not the message: retried until it recovers.
+_TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+class EventConsumer:
+    """Consumes lead events; each event's effects and its inbox entry commit in one transaction.
+
+    Offsets are committed only after every message of a batch is durable (processed, skipped as
+    a duplicate, or dead-lettered), so a crash means redelivery, never loss; the inbox turns that
+    redelivery into a no-op.
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        group_id: str,
+        topics: Sequence[str],
+        handle: EventHandler,
+        sessions: async_sessionmaker[AsyncSession],
+        inbox: Inbox,
+        publisher: KafkaPublisher,
+        max_attempts: int = 3,
+        max_records: int = 500,
+    ) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._topics = list(topics)
+        self._group_id = group_id
+        self._handle = handle
+        self._sessions = sessions
+        self._inbox = inbox
+        self._publisher = publisher
+        self._max_attempts = max_attempts
+        self._max_records = max_records
+        self.processed = 0
+
+    async def run(self) -> None:
+        """Consume until cancelled, waiting for the broker if it is not there yet."""
+        consumer = await self._start_consumer()
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
+                if not batches:
+                    continue
+                for messages in batches.values():
+                    for message in messages:
+                        await self._process(message)
+                try:
+                    await consumer.commit()
+                except CommitFailedError:
+                    # A rebalance took the partitions; the new owner redelivers, the inbox dedupes.
+                    log.warning("offset_commit_failed_after_rebalance", group=self._group_id)
+        finally:
+            await consumer.stop()
+
+    async def _start_consumer(self) -> AIOKafkaConsumer:
+        delay = 0.5
+        while True:
+            consumer = AIOKafkaConsumer(
+                *self._topics,
+                bootstrap_servers=self._bootstrap_servers,
+                group_id=self._group_id,
+                client_id=self._group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+            )
+            try:
+                await consumer.start()
+                return consumer
+            except KafkaError as error:
+                await consumer.stop()
+                log.warning(
+                    "kafka_unavailable", group=self._group_id, error=repr(error), retry_in=delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _process(self, message: ConsumerRecord[bytes, bytes]) -> None:
+        headers = dict(message.headers or ())
+        current_traceparent.set(
+            headers["traceparent"].decode() if "traceparent" in headers else None
+        )
+        try:
+            lead_event = decode_event(message.value or b"")
+        except ValidationError as error:
+            await self._dead_letter(message, f"undecodable event: {error}")
+            return
+        failures = 0
+        delay = 0.05
+        while True:
+            try:
+                async with self._sessions() as session, session.begin():
+                    if await self._inbox.claim(session, lead_event.id, lead_event.type):
+                        await self._handle(session, lead_event)
+                self.processed += 1
+                return
+            except asyncio.CancelledError:
+                raise
+            except _TRANSIENT_ERRORS as error:
+                # Not the message's fault: wait for the database or broker rather than dead-letter.
+                log.warning("event_retry_transient", event_id=lead_event.id, error=str(error))
+            except Exception as error:
+                failures += 1
+                log.warning(
+                    "event_failed", event_id=lead_event.id, attempt=failures, error=repr(error)
+                )
+                if failures >= self._max_attempts:
+                    await self._dead_letter(message, repr(error))
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _dead_letter(self, message: ConsumerRecord[bytes, bytes], error: str) -> None:
+        log.error("event_dead_lettered", topic=message.topic, offset=message.offset, error=error)
+        headers = [
+            *(message.headers or ()),
+            ("dlq.error", error[:4000].encode()),
+            ("dlq.topic", message.topic.encode()),
+            ("dlq.partition", str(message.partition).encode()),
+            ("dlq.offset", str(message.offset).encode()),
+            ("dlq.consumer", self._group_id.encode()),
+        ]
+        await self._publisher.send_many(
+            [
+                OutgoingRecord(
+                    topic=dead_letter_topic(self._group_id),
+                    key=message.key or b"",
+                    value=message.value or b"",
+                    headers=headers,
+                )
+            ]
+        )

@@ -1,0 +1,175 @@
+"""Transactional outbox: events are rows written with the state change; a relay publishes them.
+
+A 2xx or a committed offset therefore never depends on Kafka being up; Kafka being down only
+delays events. Delivery is at least once (a crash between send and delete republishes the same
+event ids), which consumers absorb through their inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import zlib
+from typing import Any
+
+import structlog
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handoff_shared.clock import Clock
+from handoff_shared.db import UtcDateTime, on_commit
+from handoff_shared.events import CloudEvent
+from handoff_shared.kafka import KafkaPublisher, OutgoingRecord
+from handoff_shared.topics import topic_for
+from handoff_shared.tracing import child_traceparent, current_traceparent
+
+log = structlog.get_logger(__name__)
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """The outbox table, declared in a service's own metadata (and so its own schema)."""
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+        Column("event_id", String(64), nullable=False),
+        Column("topic", String(200), nullable=False),
+        Column("key", String(200), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("headers", JSON, nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+    )
+
+
+class Outbox:
+    """Writes events into the caller's transaction; nothing leaves before the commit."""
+
+    def __init__(self, table: Table, clock: Clock) -> None:
+        self._table = table
+        self._clock = clock
+
+    async def add(self, session: AsyncSession, *events: CloudEvent) -> None:
+        if not events:
+            return
+        headers = {"traceparent": child_traceparent(current_traceparent.get())}
+        await session.execute(
+            insert(self._table),
+            [
+                {
+                    "event_id": item.id,
+                    "topic": topic_for(item),
+                    "key": item.subject,
+                    "payload": item.to_json(),
+                    "headers": {**headers, "ce_type": item.type},
+                    "created_at": self._clock.now(),
+                }
+                for item in events
+            ],
+        )
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in order, promptly, then deletes them.
+
+    Woken by every commit of the service's sessions, so an event usually leaves within
+    milliseconds; a short idle poll catches rows written by other processes.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        table: Table,
+        publisher: KafkaPublisher,
+        *,
+        batch_size: int = 500,
+        max_idle_seconds: float = 0.25,
+    ) -> None:
+        self._sessions = sessions
+        self._table = table
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._max_idle = max_idle_seconds
+        self._wake = asyncio.Event()
+        # One relay at a time per schema keeps each lead's events in order across replicas.
+        self._lock_key = zlib.crc32(f"outbox:{table.fullname}".encode())
+        on_commit(sessions, self._wake.set)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Publish until cancelled; Kafka or database outages are retried with backoff."""
+        backoff = 0.1
+        while True:
+            self._wake.clear()
+            try:
+                published = await self.publish_pending()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox_publish_failed", retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if published >= self._batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._max_idle)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending rows; returns how many were published."""
+        table = self._table
+        async with self._sessions() as session, session.begin():
+            if session.get_bind().dialect.name == "postgresql":
+                locked = await session.scalar(
+                    select(func.pg_try_advisory_xact_lock(self._lock_key))
+                )
+                if not locked:
+                    return 0
+            rows = (
+                await session.execute(
+                    select(table.c.id, table.c.topic, table.c.key, table.c.payload, table.c.headers)
+                    .order_by(table.c.id)
+                    .limit(self._batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await self._publisher.send_many(
+                [
+                    OutgoingRecord(
+                        topic=row.topic,
+                        key=row.key.encode(),
+                        value=row.payload,
+                        headers=_encode_headers(row.headers),
+                    )
+                    for row in rows
+                ]
+            )
+            await session.execute(delete(table).where(table.c.id.in_([row.id for row in rows])))
+        return len(rows)
+
+    async def pending_count(self) -> int:
+        async with self._sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(self._table)) or 0)
+
+
+def _encode_headers(headers: Any) -> list[tuple[str, bytes]]:
+    if isinstance(headers, str):  # some drivers hand JSON back as text
+        headers = json.loads(headers)
+    return [(name, str(value).encode()) for name, value in headers.items()]

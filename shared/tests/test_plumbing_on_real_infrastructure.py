@@ -1,0 +1,147 @@
+"""Outbox, relay, inbox and consumer against the real broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import MetaData, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handoff_devstack.kafka import create_topics
+from handoff_shared import db
+from handoff_shared.clock import SystemClock
+from handoff_shared.events import LeadEvent, LeadReceived, LeadSnapshot
+from handoff_shared.inbox import Inbox, inbox_table
+from handoff_shared.kafka import EventConsumer, KafkaPublisher
+from handoff_shared.outbox import Outbox, OutboxRelay, outbox_table
+from tests.harness import TopicReader, of_lead
+
+pytestmark = pytest.mark.integration
+
+metadata = MetaData()
+OUTBOX = outbox_table(metadata)
+INBOX = inbox_table(metadata)
+CLOCK = SystemClock()
+
+
+@pytest.fixture
+async def sessions(postgres_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    schema = f"plumbing_{uuid.uuid4().hex[:8]}"
+    setup = db.create_engine(postgres_url, "public")
+    async with setup.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    await setup.dispose()
+    engine = db.create_engine(postgres_url, schema)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    yield db.session_factory(engine)
+    await engine.dispose()
+
+
+def received(lead_id: uuid.UUID | None = None) -> LeadReceived:
+    now = datetime.now(UTC)
+    lead = LeadSnapshot(lead_id=lead_id or uuid.uuid4(), email="a@example.com", received_at=now)
+    return LeadReceived.build(source="urn:test", time=now, data=lead)
+
+
+async def test_relay_publishes_committed_events_in_order_and_never_rolled_back_ones(
+    kafka_bootstrap: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    lead_id = uuid.uuid4()
+    outbox = Outbox(OUTBOX, CLOCK)
+    committed = [received(lead_id) for _ in range(20)]
+    async with sessions.begin() as session:
+        await outbox.add(session, *committed)
+    with pytest.raises(RuntimeError):
+        async with sessions.begin() as session:
+            await outbox.add(session, received(lead_id))
+            raise RuntimeError("the state change failed")
+
+    publisher = KafkaPublisher(kafka_bootstrap, client_id="test", send_timeout=10)
+    relay = OutboxRelay(sessions, OUTBOX, publisher, batch_size=7)
+    try:
+        assert await relay.publish_pending() == 7
+        assert await relay.publish_pending() == 7
+        assert await relay.publish_pending() == 6
+        assert await relay.publish_pending() == 0
+    finally:
+        await publisher.stop()
+
+    async with TopicReader(kafka_bootstrap, "lead.intake") as reader:
+        events = await reader.wait_for(
+            lambda seen: len(of_lead(seen, str(lead_id))) >= 20, timeout=30, what="our 20 events"
+        )
+    assert [event["id"] for event in of_lead(events, str(lead_id))] == [e.id for e in committed]
+    assert await relay.pending_count() == 0
+
+
+async def test_events_wait_in_the_outbox_while_kafka_is_unreachable(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        await Outbox(OUTBOX, CLOCK).add(session, received())
+    unreachable = KafkaPublisher("127.0.0.1:1", client_id="test", send_timeout=2)
+    relay = OutboxRelay(sessions, OUTBOX, unreachable)
+    with pytest.raises(Exception, match="Unable to bootstrap"):
+        await relay.publish_pending()
+    assert await relay.pending_count() == 1
+
+
+async def test_consumer_is_idempotent_and_dead_letters_what_it_cannot_process(
+    kafka_bootstrap: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    topic, group = f"test.events.{uuid.uuid4().hex[:6]}", f"test-{uuid.uuid4().hex[:6]}"
+    await create_topics(kafka_bootstrap, {topic: 1, f"deadletter.{group}": 1})
+    good, poison = received(), received()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for payload in (good.to_json(), b"{not an event", good.to_json(), poison.to_json()):
+            await producer.send_and_wait(topic, payload, key=b"k")
+    finally:
+        await producer.stop()
+
+    handled: list[str] = []
+
+    async def handle(session: AsyncSession, event: LeadEvent) -> None:
+        if event.id == poison.id:
+            raise ValueError("this lead breaks the handler")
+        handled.append(event.id)
+
+    publisher = KafkaPublisher(kafka_bootstrap, client_id="test", send_timeout=10)
+    consumer = EventConsumer(
+        bootstrap_servers=kafka_bootstrap,
+        group_id=group,
+        topics=[topic],
+        handle=handle,
+        sessions=sessions,
+        inbox=Inbox(INBOX, CLOCK),
+        publisher=publisher,
+        max_attempts=2,
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with TopicReader(kafka_bootstrap, f"deadletter.{group}") as reader:
+            dead = await reader.wait_for(
+                lambda seen: len(seen) >= 2, timeout=30, what="2 dead letters"
+            )
+        async with asyncio.timeout(30):
+            while consumer.processed < 2:
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await publisher.stop()
+
+    assert handled == [good.id], "the redelivered event was handled twice"
+    errors = sorted(letter["_headers"]["dlq.error"][:30] for letter in dead)
+    assert errors[0].startswith("ValueError('this lead breaks")
+    assert errors[1].startswith("undecodable event")
+    assert {letter["_value"] for letter in dead} == {b"{not an event", poison.to_json()}
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(INBOX)) == 1
