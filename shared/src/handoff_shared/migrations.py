@@ -84,3 +84,27 @@ def create_inbox_table() -> None:
         sa.Column("event_type", sa.String(64), nullable=False),
         sa.Column("processed_at", UtcDateTime, nullable=False),
     )
+
+
+def create_notifications_table() -> None:
+    """The notifications table as of its first version, for a service's migration."""
+    op.create_table(
+        "notifications",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+        sa.Column("notification_id", sa.String(64), nullable=False),
+        sa.Column("channel", sa.String(100), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("url", sa.Text, nullable=False),
+        sa.Column("event_type", sa.String(64), nullable=False),
+        sa.Column("body", sa.JSON, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+        sa.Column("last_error", sa.Text),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("delivered_at", UtcDateTime),
+        sa.UniqueConstraint("notification_id", "channel", name="uq_notifications_id_channel"),
+    )
+    op.create_index(
+        "ix_notifications_status_next_attempt_at", "notifications", ["status", "next_attempt_at"]
+    )

@@ -8,12 +8,10 @@ event ids), which consumers absorb through their inbox.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import zlib
 from typing import Any
 
-import structlog
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -34,10 +32,9 @@ from handoff_shared.clock import Clock
 from handoff_shared.db import UtcDateTime, on_commit
 from handoff_shared.events import CloudEvent
 from handoff_shared.kafka import KafkaPublisher, OutgoingRecord
+from handoff_shared.runtime import drain_forever
 from handoff_shared.topics import topic_for
 from handoff_shared.tracing import child_traceparent, current_traceparent
-
-log = structlog.get_logger(__name__)
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -113,23 +110,13 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish until cancelled; Kafka or database outages are retried with backoff."""
-        backoff = 0.1
-        while True:
-            self._wake.clear()
-            try:
-                published = await self.publish_pending()
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox_publish_failed", retry_in=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            if published >= self._batch_size:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._max_idle)
+        await drain_forever(
+            self.publish_pending,
+            self._wake,
+            full_batch=self._batch_size,
+            max_idle_seconds=self._max_idle,
+            name="outbox-relay",
+        )
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; returns how many were published."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -33,3 +34,33 @@ async def run_until_stopped(tasks: dict[str, Coroutine[Any, Any, None]]) -> None
             log.error("task_failed", task=running[task], error=repr(error))
             raise error
     log.info("stopped")
+
+
+async def drain_forever(
+    step: Callable[[], Awaitable[int]],
+    wake: asyncio.Event,
+    *,
+    full_batch: int,
+    max_idle_seconds: float,
+    name: str,
+) -> None:
+    """Call `step` until cancelled: again at once after a full batch, else on `wake` or a timeout.
+
+    Failures (a broker or database outage) are logged and retried with capped backoff.
+    """
+    backoff = 0.1
+    while True:
+        wake.clear()
+        try:
+            done = await step()
+            backoff = 0.1
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("step_failed", loop=name, retry_in=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+            continue
+        if done < full_batch:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=max_idle_seconds)
