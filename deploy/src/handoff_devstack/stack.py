@@ -53,6 +53,8 @@ def run(run_dir: Path, kafka_port: int, intake_port: int, partitions: int) -> No
     logs.mkdir(parents=True, exist_ok=True)
     broker = KafkaBroker(run_dir / "kafka", port=kafka_port, controller_port=kafka_port + 1)
     processes: dict[str, subprocess.Popen[bytes]] = {}
+    # Both stop everything the same way, even when started where SIGINT was ignored (`cmd &`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         print(f"Starting Kafka on {broker.bootstrap_servers} ...", flush=True)
@@ -63,8 +65,13 @@ def run(run_dir: Path, kafka_port: int, intake_port: int, partitions: int) -> No
             if name == "intake":
                 env["INTAKE_PORT"] = str(intake_port)
             with (logs / f"{name}.log").open("ab") as log:
+                # A session of their own: Ctrl-C reaches only this launcher, which stops them.
                 processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT
+                    [sys.executable, "-m", module],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
         base = f"http://127.0.0.1:{intake_port}"
         _wait_for_http(f"{base}/healthz", processes, timeout=60)

@@ -86,9 +86,21 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=service_session)
 
 
-def on_commit(sessions: async_sessionmaker[AsyncSession], callback: Callable[[], None]) -> None:
-    """Call `callback` after every commit of a session from this factory."""
-    event.listen(sessions.kw["sync_session_class"], "after_commit", lambda _session: callback())
+def mark_written(session: AsyncSession, flag: str) -> None:
+    """Note that this transaction wrote something `on_commit(..., flag, ...)` listeners wait for."""
+    session.info[flag] = True
+
+
+def on_commit(
+    sessions: async_sessionmaker[AsyncSession], flag: str, callback: Callable[[], None]
+) -> None:
+    """Call `callback` after each commit of a session from this factory that was marked `flag`."""
+
+    def after_commit(session: Session) -> None:
+        if session.info.pop(flag, False):
+            callback()
+
+    event.listen(sessions.kw["sync_session_class"], "after_commit", after_commit)
 
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Table) -> Insert:

@@ -34,12 +34,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from handoff_shared.clock import Clock, SystemClock
-from handoff_shared.db import UtcDateTime, insert_ignoring_conflicts, on_commit
+from handoff_shared.db import UtcDateTime, insert_ignoring_conflicts, mark_written, on_commit
 from handoff_shared.runtime import drain_forever
 
 log = structlog.get_logger(__name__)
 
 ChannelKind = Literal["slack", "webhook"]
+NOTIFICATIONS_WRITTEN = "handoff.notifications_written"
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class Notifier:
     ) -> None:
         """Queue one notification; a second call with the same id and channel does nothing."""
         now = self._clock.now()
+        mark_written(session, NOTIFICATIONS_WRITTEN)
         await session.execute(
             insert_ignoring_conflicts(session, self._table).values(
                 notification_id=notification_id,
@@ -176,7 +178,7 @@ class NotificationDispatcher:
         # time even when the service runs on an accelerated clock.
         self._wall_clock = wall_clock or SystemClock()
         self._wake = asyncio.Event()
-        on_commit(sessions, self._wake.set)
+        on_commit(sessions, NOTIFICATIONS_WRITTEN, self._wake.set)
 
     async def run(self) -> None:
         """Dispatch until cancelled."""

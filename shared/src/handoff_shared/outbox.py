@@ -29,12 +29,14 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handoff_shared.clock import Clock
-from handoff_shared.db import UtcDateTime, on_commit
+from handoff_shared.db import UtcDateTime, mark_written, on_commit
 from handoff_shared.events import CloudEvent
 from handoff_shared.kafka import KafkaPublisher, OutgoingRecord
 from handoff_shared.runtime import drain_forever
 from handoff_shared.topics import topic_for
 from handoff_shared.tracing import child_traceparent, current_traceparent
+
+OUTBOX_WRITTEN = "handoff.outbox_written"
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -62,6 +64,7 @@ class Outbox:
     async def add(self, session: AsyncSession, *events: CloudEvent) -> None:
         if not events:
             return
+        mark_written(session, OUTBOX_WRITTEN)
         headers = {"traceparent": child_traceparent(current_traceparent.get())}
         await session.execute(
             insert(self._table),
@@ -103,7 +106,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         # One relay at a time per schema keeps each lead's events in order across replicas.
         self._lock_key = zlib.crc32(f"outbox:{table.fullname}".encode())
-        on_commit(sessions, self._wake.set)
+        on_commit(sessions, OUTBOX_WRITTEN, self._wake.set)
 
     def wake(self) -> None:
         self._wake.set()
