@@ -53,14 +53,17 @@ JVM_OPTS = (
     "-Djava.awt.headless=true",
 )
 LOG_TAIL_LINES = 40
+STACK_FRAME = re.compile(r"\s+(at |\.\.\. \d+ more)")
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` of a broker log, without Java stack frames (keeping "Caused by")."""
     try:
         text = path.read_text(errors="replace")
     except FileNotFoundError:
         return f"({path} does not exist)"
-    return "\n".join(text.splitlines()[-lines:])
+    kept = [line for line in text.splitlines() if not STACK_FRAME.match(line)]
+    return "\n".join(kept[-lines:])
 
 
 @functools.cache
@@ -156,8 +159,8 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
 def _answers_metadata(port: int) -> bool:
     """True once the broker on ``port`` answers a Metadata request listing a live broker."""
     client_id = b"handoff-devstack"
-    # Metadata v4 (the oldest version Kafka 4 serves): api key 3, correlation id 1,
-    # an empty topic list and no auto-creation.
+    # Metadata v4 (plain encoding, served by Kafka 1.0 through 4.x): api key 3,
+    # correlation id 1, an empty topic list and no auto-creation.
     request = struct.pack(">hhih", 3, 4, 1, len(client_id)) + client_id + struct.pack(">ib", 0, 0)
     try:
         with socket.create_connection((HOST, port), timeout=2.0) as sock:
@@ -186,7 +189,7 @@ class KafkaBroker:
         self, data_dir: Path, port: int | None = None, controller_port: int | None = None
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
-        free = iter(_free_ports(2))
+        free = iter(_free_ports((port is None) + (controller_port is None)))
         self.port = port if port is not None else next(free)
         self.controller_port = controller_port if controller_port is not None else next(free)
         self.properties_file = self.data_dir / "server.properties"
@@ -230,8 +233,8 @@ class KafkaBroker:
             "transaction.state.log.min.isr": "1",
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
-            # Internal topics default to 50 partitions, which makes the first group
-            # join or transaction on a fresh broker take seconds.
+            # Internal topics default to 50 partitions; creating them adds ~0.6 s to
+            # the first consumer-group join (or transaction) on a fresh broker.
             "offsets.topic.num.partitions": "4",
             "transaction.state.log.num.partitions": "4",
             # The log cleaner allocates this buffer up front; 128 MiB by default.
@@ -329,15 +332,14 @@ class KafkaBroker:
         """Stop the broker: SIGTERM, then SIGKILL if it is still up after ``timeout`` seconds."""
         process, self._process = self._process, None
         atexit.unregister(self.stop)
-        if process is None:
+        # Signal only an unreaped child: its process group id cannot have been reused.
+        if process is None or process.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
     def reset(self) -> None:

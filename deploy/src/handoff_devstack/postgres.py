@@ -192,13 +192,13 @@ def _quote_identifier(name: str) -> str:
 
 
 async def _admin_connection() -> asyncpg.Connection:
-    base = _base_url()
+    base = urlsplit(_base_url())
     try:
-        return await asyncpg.connect(_database_url(base, MAINTENANCE_DB), timeout=10)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as error:
+        return await asyncpg.connect(_database_url(_base_url(), MAINTENANCE_DB), timeout=10)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as error:
+        hint = f"check {ENV_URL}" if os.environ.get(ENV_URL) else "call ensure_server() first"
         raise DevstackError(
-            f"cannot connect to {urlsplit(base).hostname}:{urlsplit(base).port} as "
-            f"{urlsplit(base).username} ({error}); call ensure_server() first"
+            f"cannot connect to {base.hostname}:{base.port} as {base.username} ({error}); {hint}"
         ) from error
 
 
