@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
-from handoff_devstack.watch import partitions_of
 from handoff_shared.clock import write_clock_offset
+from handoff_shared.kafka import topic_partitions
 
 API_KEY = "e2e-test-key"
 
@@ -115,10 +115,7 @@ class TopicReader:
 
     async def __aenter__(self) -> TopicReader:
         await self._consumer.start()
-        assigned = [
-            TopicPartition(self._topic, p)
-            for p in await partitions_of(self._bootstrap, self._topic)
-        ]
+        assigned = await topic_partitions(self._bootstrap, self._topic)
         self._consumer.assign(assigned)
         await self._consumer.seek_to_beginning(*assigned)
         return self

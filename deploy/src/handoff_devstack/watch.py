@@ -6,23 +6,13 @@ import argparse
 import asyncio
 import contextlib
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 
-
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    """The partition numbers of `topic`; empty if it does not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(partition["partition"] for partition in described["partitions"])
+from handoff_shared.kafka import topic_partitions
 
 
 async def watch(bootstrap: str, topic: str) -> None:
-    partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
+    partitions = await topic_partitions(bootstrap, topic)
     if not partitions:
         raise SystemExit(f"no topic {topic!r} on {bootstrap}")
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
