@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import MetaData, func, select, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handoff_devstack.kafka import create_topics
@@ -26,6 +26,13 @@ pytestmark = pytest.mark.integration
 metadata = MetaData()
 OUTBOX = outbox_table(metadata)
 INBOX = inbox_table(metadata)
+# What a handler changes, in the handler's transaction: the effects a redelivery must not repeat.
+EFFECTS = Table(
+    "effects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", String(64), nullable=False),
+)
 CLOCK = SystemClock()
 
 
@@ -106,12 +113,10 @@ async def test_consumer_is_idempotent_and_dead_letters_what_it_cannot_process(
     finally:
         await producer.stop()
 
-    handled: list[str] = []
-
     async def handle(session: AsyncSession, event: LeadEvent) -> None:
+        await session.execute(insert(EFFECTS).values(event_id=event.id))
         if event.id == poison.id:
             raise ValueError("this lead breaks the handler")
-        handled.append(event.id)
 
     publisher = KafkaPublisher(kafka_bootstrap, client_id="test", send_timeout=10)
     consumer = EventConsumer(
@@ -138,7 +143,9 @@ async def test_consumer_is_idempotent_and_dead_letters_what_it_cannot_process(
         await asyncio.gather(task, return_exceptions=True)
         await publisher.stop()
 
-    assert handled == [good.id], "the redelivered event was handled twice"
+    async with sessions() as session:
+        effects = (await session.scalars(select(EFFECTS.c.event_id))).all()
+    assert effects == [good.id], "the redelivered event took effect twice, or the poison did"
     errors = sorted(letter["_headers"]["dlq.error"][:30] for letter in dead)
     assert errors[0].startswith("ValueError('this lead breaks")
     assert errors[1].startswith("undecodable event")

@@ -54,6 +54,8 @@ async def test_a_hot_lead_is_assigned_with_its_reasons_and_a_cold_one_nurtured(
         "hand_raise",
         "mid_market_or_larger",
         "senior_title",
+        "buying_department",
+        "business_email",
     }
     assert assigned["data"]["rep_id"] in assigned["data"]["routing"]["candidates"]
     assert assigned["data"]["lead"]["first_name"] == "Hana"

@@ -7,7 +7,7 @@ their order within a topic. `dataschema` names the payload's schema and version.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeAlias
 
@@ -82,6 +82,7 @@ class RuleHit(Payload):
     rule: str
     points: int
     detail: str
+    kind: Literal["fit", "behaviour", "negative"] | None = None
 
 
 class Qualification(Payload):
@@ -92,6 +93,10 @@ class Qualification(Payload):
     threshold: int
     is_mql: bool
     rules_fired: list[RuleHit]
+    grade: Literal["A", "B", "C", "D", "E", "F"] | None = None
+    fit_points: int | None = None
+    hand_raise: bool = False
+    reasons: list[str] = Field(default_factory=list, description="Why MQL or not, in words")
 
 
 class RoutingDecision(Payload):
@@ -100,6 +105,18 @@ class RoutingDecision(Payload):
     rule: str
     team: str
     candidates: list[str]
+    reason: str | None = Field(default=None, description="Why this rep among the candidates")
+    skipped: dict[str, str] = Field(
+        default_factory=dict, description="Reps of the team not eligible, with the reason"
+    )
+
+
+class WorkingHours(Payload):
+    """A rep's working days (0 = Monday) and hours, in the rep's own time zone."""
+
+    days: list[Annotated[int, Field(ge=0, le=6)]] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    start: time = time(9)
+    end: time = time(17)
 
 
 class LeadAssignedData(Payload):
@@ -115,6 +132,10 @@ class LeadAssignedData(Payload):
     qualification: Qualification
     routing: RoutingDecision
     lead: LeadSnapshot
+    rep_time_zone: str | None = None
+    rep_country: str | None = None
+    rep_working_hours: WorkingHours | None = None
+    priority: Literal["high", "normal", "low"] | None = None
 
 
 class LeadNurturedData(Payload):
@@ -142,6 +163,16 @@ class SlaStepData(Payload):
     assigned_at: AwareDatetime
     due_at: AwareDatetime
     fired_at: AwareDatetime
+    clock: Literal["business", "calendar"] | None = Field(
+        default=None, description="Whether the policy counts business hours or calendar hours"
+    )
+    time_zone: str | None = Field(default=None, description="The zone business hours are in")
+    target_seconds: float | None = Field(
+        default=None, description="The milestone's target, in counted (business) seconds"
+    )
+    recycle_to: Literal["nurture", "reassign"] | None = Field(
+        default=None, description="Where a recycled lead goes: back to nurture or another rep"
+    )
 
 
 class SlaMetData(Payload):
@@ -156,6 +187,18 @@ class SlaMetData(Payload):
     assigned_at: AwareDatetime
     met_at: AwareDatetime
     elapsed_seconds: float
+    within_target: bool = Field(
+        default=True, description="False when the milestone was met only after its target"
+    )
+    due_at: AwareDatetime | None = None
+    target_seconds: float | None = Field(default=None, description="In counted seconds")
+    counted_seconds: float | None = Field(
+        default=None, description="Time that counted against the SLA (business time if so)"
+    )
+    paused_seconds: float | None = Field(
+        default=None, description="Time the SLA clock stood still: nights, weekends, holidays"
+    )
+    clock: Literal["business", "calendar"] | None = None
 
 
 class CloudEvent(BaseModel):
@@ -237,6 +280,14 @@ class LeadNurtured(CloudEvent):
     data: LeadNurturedData
 
 
+class SlaWarned(CloudEvent):
+    """A follow-up deadline is near; the rep is reminded."""
+
+    event_type: ClassVar[str] = "lead.sla.warned"
+    type: Literal["lead.sla.warned"] = "lead.sla.warned"
+    data: SlaStepData
+
+
 class SlaEscalated(CloudEvent):
     """A follow-up missed its first window; the manager is told."""
 
@@ -267,6 +318,7 @@ LeadEvent: TypeAlias = Annotated[
     | LeadActivityRecorded
     | LeadAssigned
     | LeadNurtured
+    | SlaWarned
     | SlaEscalated
     | LeadRecycled
     | SlaMet,
@@ -278,6 +330,7 @@ EVENT_CLASSES: tuple[type[CloudEvent], ...] = (
     LeadActivityRecorded,
     LeadAssigned,
     LeadNurtured,
+    SlaWarned,
     SlaEscalated,
     LeadRecycled,
     SlaMet,

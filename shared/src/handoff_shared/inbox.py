@@ -27,6 +27,21 @@ class Inbox:
         self._table = table
         self._clock = clock
 
+    async def claim_many(self, session: AsyncSession, events: list[tuple[str, str]]) -> set[str]:
+        """The ids among `events` (id, type) seen for the first time, claimed in one statement."""
+        now = self._clock.now()
+        claimed = await session.scalars(
+            insert_ignoring_conflicts(session, self._table)
+            .values(
+                [
+                    {"event_id": event_id, "event_type": event_type, "processed_at": now}
+                    for event_id, event_type in dict(events).items()
+                ]
+            )
+            .returning(self._table.c.event_id)
+        )
+        return set(claimed)
+
     async def claim(self, session: AsyncSession, event_id: str, event_type: str) -> bool:
         """True the first time this id is seen in a committed transaction."""
         claimed = await session.scalar(

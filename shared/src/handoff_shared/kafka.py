@@ -94,11 +94,13 @@ _TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutE
 
 
 class EventConsumer:
-    """Consumes lead events; each event's effects and its inbox entry commit in one transaction.
+    """Consumes lead events; their effects and inbox entries commit in the same transaction.
 
-    Offsets are committed only after every message of a batch is durable (processed, skipped as
-    a duplicate, or dead-lettered), so a crash means redelivery, never loss; the inbox turns that
-    redelivery into a no-op.
+    A polled batch is handled in one transaction (one commit instead of one per event); if any
+    event in it fails, the batch is rolled back and replayed one event per transaction, so a
+    poison message is retried and dead-lettered alone. Offsets are committed only after every
+    message of a batch is durable (processed, skipped as a duplicate, or dead-lettered), so a
+    crash means redelivery, never loss; the inbox turns that redelivery into a no-op.
     """
 
     def __init__(
@@ -133,9 +135,7 @@ class EventConsumer:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
                 if not batches:
                     continue
-                for messages in batches.values():
-                    for message in messages:
-                        await self._process(message)
+                await self._process_batch([m for messages in batches.values() for m in messages])
                 try:
                     await consumer.commit()
                 except CommitFailedError:
@@ -166,16 +166,36 @@ class EventConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def _process(self, message: ConsumerRecord[bytes, bytes]) -> None:
-        headers = dict(message.headers or ())
-        current_traceparent.set(
-            headers["traceparent"].decode() if "traceparent" in headers else None
-        )
-        try:
-            lead_event = decode_event(message.value or b"")
-        except ValidationError as error:
-            await self._dead_letter(message, f"undecodable event: {error}")
+    async def _process_batch(self, messages: list[ConsumerRecord[bytes, bytes]]) -> None:
+        decoded: list[tuple[ConsumerRecord[bytes, bytes], LeadEvent]] = []
+        for message in messages:
+            try:
+                decoded.append((message, decode_event(message.value or b"")))
+            except ValidationError as error:
+                await self._dead_letter(message, f"undecodable event: {error}")
+        if not decoded:
             return
+        try:
+            async with self._sessions() as session, session.begin():
+                fresh = await self._inbox.claim_many(
+                    session, [(event.id, event.type) for _, event in decoded]
+                )
+                for message, event in decoded:
+                    if event.id in fresh:
+                        _enter_trace(message)
+                        await self._handle(session, event)
+                        fresh.discard(event.id)  # a repeat inside the batch is a duplicate
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.info("batch_replayed_one_by_one", size=len(decoded), error=repr(error))
+            for message, event in decoded:
+                await self._process(message, event)
+            return
+        self.processed += len(decoded)
+
+    async def _process(self, message: ConsumerRecord[bytes, bytes], lead_event: LeadEvent) -> None:
+        _enter_trace(message)
         failures = 0
         delay = 0.05
         while True:
@@ -221,3 +241,9 @@ class EventConsumer:
                 )
             ]
         )
+
+
+def _enter_trace(message: ConsumerRecord[bytes, bytes]) -> None:
+    """Make the message's trace the current one, so the events it causes continue it."""
+    headers = dict(message.headers or ())
+    current_traceparent.set(headers["traceparent"].decode() if "traceparent" in headers else None)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import zlib
 from typing import Any
 
 from sqlalchemy import (
@@ -104,8 +103,6 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._max_idle = max_idle_seconds
         self._wake = asyncio.Event()
-        # One relay at a time per schema keeps each lead's events in order across replicas.
-        self._lock_key = zlib.crc32(f"outbox:{table.fullname}".encode())
         on_commit(sessions, OUTBOX_WRITTEN, self._wake.set)
 
     def wake(self) -> None:
@@ -127,7 +124,13 @@ class OutboxRelay:
         async with self._sessions() as session, session.begin():
             if session.get_bind().dialect.name == "postgresql":
                 locked = await session.scalar(
-                    select(func.pg_try_advisory_xact_lock(self._lock_key))
+                    # One relay at a time per service schema keeps each lead's events in order
+                    # across replicas; other services' relays in the same database go on.
+                    select(
+                        func.pg_try_advisory_xact_lock(
+                            func.hashtext(func.current_schema() + f".{table.name}")
+                        )
+                    )
                 )
                 if not locked:
                     return 0

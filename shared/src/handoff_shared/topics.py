@@ -14,6 +14,7 @@ from handoff_shared.events import (
     LeadUpdated,
     SlaEscalated,
     SlaMet,
+    SlaWarned,
 )
 
 
@@ -33,7 +34,7 @@ LEAD_ROUTING = Topic(
     "lead.routing", (LeadAssigned, LeadNurtured), "router", ("sla-monitor", "intake")
 )
 LEAD_SLA = Topic(
-    "lead.sla", (SlaEscalated, LeadRecycled, SlaMet), "sla-monitor", ("router", "intake")
+    "lead.sla", (SlaWarned, SlaEscalated, LeadRecycled, SlaMet), "sla-monitor", ("router", "intake")
 )
 TOPICS: tuple[Topic, ...] = (LEAD_INTAKE, LEAD_ACTIVITY, LEAD_ROUTING, LEAD_SLA)
 

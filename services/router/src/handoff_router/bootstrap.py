@@ -2,32 +2,68 @@
 
 from __future__ import annotations
 
+import asyncio
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+import httpx
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from handoff_router import admin
 from handoff_router.adapters import tables
-from handoff_router.adapters.config_files import load_policy, load_roster
-from handoff_router.handlers import RouterHandlers, sync_roster
+from handoff_router.adapters.config_files import email_domain_lists, load_roster
+from handoff_router.adapters.config_store import ConfigStore
+from handoff_router.handlers import Channels, RouterHandlers
 from handoff_router.settings import RouterSettings
 from handoff_shared import db
 from handoff_shared.clock import Clock, clock_from_settings
 from handoff_shared.inbox import Inbox
 from handoff_shared.kafka import EventConsumer, KafkaPublisher
 from handoff_shared.migrations import upgrade_to_head
+from handoff_shared.notify import NotificationDispatcher, Notifier
 from handoff_shared.outbox import Outbox, OutboxRelay
 from handoff_shared.topics import LEAD_ACTIVITY, LEAD_INTAKE, LEAD_SLA
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SEED_LOCK_KEY = zlib.crc32(b"router:seed")
+log = structlog.get_logger(__name__)
 
 
 @dataclass
 class Router:
+    """Everything a running router holds."""
+
+    settings: RouterSettings
+    clock: Clock
     engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    config: ConfigStore
+    handlers: RouterHandlers
     publisher: KafkaPublisher
     relay: OutboxRelay
     consumer: EventConsumer
+    dispatcher: NotificationDispatcher
+    http: httpx.AsyncClient
+
+    async def retry_queue_forever(self) -> None:
+        """Offer parked leads to reps again, every `queue_retry_seconds`."""
+        while True:
+            await asyncio.sleep(self.settings.queue_retry_seconds)
+            try:
+                async with self.sessions.begin() as session:
+                    assigned = await self.handlers.retry_queued(session)
+                if assigned:
+                    log.info("queued_leads_assigned", count=assigned)
+            except Exception:
+                log.exception("queue_retry_failed")
+
+    async def close(self) -> None:
+        await self.publisher.stop()
+        await self.http.aclose()
+        await self.engine.dispose()
 
 
 def migrate(settings: RouterSettings) -> None:
@@ -35,21 +71,47 @@ def migrate(settings: RouterSettings) -> None:
 
 
 async def bootstrap(settings: RouterSettings, clock: Clock | None = None) -> Router:
-    """Build the router and bring its reps table in line with the roster file."""
+    """Build the router; seed its policy and roster from files where the database has none."""
     clock = clock or clock_from_settings(settings.clock_file)
-    policy = load_policy(settings.policy_file)
     engine = db.create_engine(settings.database_url, tables.SCHEMA)
     sessions = db.session_factory(engine)
     async with sessions.begin() as session:
-        await sync_roster(session, load_roster(settings.roster_file))
+        if db.is_postgres(settings.database_url):
+            # Instances starting together would race to insert the same seed rows.
+            await session.execute(select(func.pg_advisory_xact_lock(SEED_LOCK_KEY)))
+        await admin.seed_policy(session, settings.policy_file.read_text(encoding="utf-8"), clock)
+        await admin.seed_roster(session, load_roster(settings.roster_file))
     publisher = KafkaPublisher(
         settings.kafka_bootstrap_servers,
         client_id="router",
         send_timeout=settings.kafka_send_timeout_seconds,
     )
-    handlers = RouterHandlers(Outbox(tables.outbox, clock), clock, policy)
+    config = ConfigStore(sessions, refresh_seconds=settings.config_refresh_seconds)
+    all_channels = [
+        *settings.notify_channels,
+        *settings.nurture_channels,
+        *settings.alert_channels,
+    ]
+    handlers = RouterHandlers(
+        Outbox(tables.outbox, clock),
+        clock,
+        config,
+        email_domain_lists(),
+        Notifier(tables.notifications, clock),
+        Channels(
+            assignment=[c.to_channel() for c in settings.notify_channels],
+            nurture=[c.to_channel() for c in settings.nurture_channels],
+            alert=[c.to_channel() for c in settings.alert_channels],
+        ),
+    )
+    http = httpx.AsyncClient(timeout=10)
     return Router(
+        settings=settings,
+        clock=clock,
         engine=engine,
+        sessions=sessions,
+        config=config,
+        handlers=handlers,
         publisher=publisher,
         relay=OutboxRelay(
             sessions,
@@ -68,4 +130,12 @@ async def bootstrap(settings: RouterSettings, clock: Clock | None = None) -> Rou
             publisher=publisher,
             max_attempts=settings.consumer_max_attempts,
         ),
+        dispatcher=NotificationDispatcher(
+            sessions,
+            tables.notifications,
+            http,
+            clock,
+            {c.name: c.secret for c in all_channels if c.secret},
+        ),
+        http=http,
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -15,14 +15,18 @@ from handoff_shared.clock import Clock, clock_from_settings
 from handoff_shared.inbox import Inbox
 from handoff_shared.kafka import EventConsumer, KafkaPublisher
 from handoff_shared.migrations import upgrade_to_head
+from handoff_shared.notify import NotificationDispatcher, Notifier
 from handoff_shared.outbox import Outbox, OutboxRelay
 from handoff_shared.topics import LEAD_ACTIVITY, LEAD_ROUTING
 from handoff_sla.adapters import tables
-from handoff_sla.domain.sla import SlaPolicy
+from handoff_sla.adapters.calendars import load_policy_book
+from handoff_sla.announce import Announcer
 from handoff_sla.handlers import SlaHandlers
 from handoff_sla.settings import SlaSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The shortest nap between sweeps, so instances contending for the same due rows do not spin.
+MIN_SWEEP_NAP_SECONDS = 0.02
 log = structlog.get_logger(__name__)
 
 
@@ -34,21 +38,40 @@ class SlaMonitor:
     publisher: KafkaPublisher
     relay: OutboxRelay
     consumer: EventConsumer
+    dispatcher: NotificationDispatcher
+    http: httpx.AsyncClient
     sweep_interval: float
+    sweep_batch_size: int
+
+    async def sweep_once(self) -> int:
+        """One sweep in its own transaction; returns how many timers it took."""
+        async with self.sessions.begin() as session:
+            return await self.handlers.fire_due(session)
 
     async def sweep_forever(self) -> None:
-        """Fire due ladder steps; loops at once while a sweep finds a full batch (catch-up)."""
+        """Fire due ladder steps: at once again after a full batch (catch-up after downtime),
+        else nap until the next timer is due, at most the sweep interval."""
         while True:
             try:
-                async with self.sessions.begin() as session:
-                    fired = await self.handlers.fire_due(session)
+                taken = await self.sweep_once()
+                if taken >= self.sweep_batch_size:
+                    continue
+                async with self.sessions() as session:
+                    next_due = await self.handlers.next_due_in(session)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("sweep_failed")
-                fired = 0
-            if not fired:
-                await asyncio.sleep(self.sweep_interval)
+                next_due = None
+            nap = self.sweep_interval
+            if next_due is not None:
+                nap = min(nap, max(next_due.total_seconds(), MIN_SWEEP_NAP_SECONDS))
+            await asyncio.sleep(nap)
+
+    async def close(self) -> None:
+        await self.publisher.stop()
+        await self.http.aclose()
+        await self.engine.dispose()
 
 
 def migrate(settings: SlaSettings) -> None:
@@ -57,11 +80,7 @@ def migrate(settings: SlaSettings) -> None:
 
 def bootstrap(settings: SlaSettings, clock: Clock | None = None) -> SlaMonitor:
     clock = clock or clock_from_settings(settings.clock_file)
-    policy = SlaPolicy(
-        name=f"first-touch-{settings.escalate_after_hours:g}h-{settings.recycle_after_hours:g}h",
-        escalate_after=timedelta(hours=settings.escalate_after_hours),
-        recycle_after=timedelta(hours=settings.recycle_after_hours),
-    )
+    policies = load_policy_book(settings.policy_file)
     engine = db.create_engine(settings.database_url, tables.SCHEMA)
     sessions = db.session_factory(engine)
     publisher = KafkaPublisher(
@@ -69,7 +88,12 @@ def bootstrap(settings: SlaSettings, clock: Clock | None = None) -> SlaMonitor:
         client_id="sla-monitor",
         send_timeout=settings.kafka_send_timeout_seconds,
     )
-    handlers = SlaHandlers(Outbox(tables.outbox, clock), clock, policy, settings.sweep_batch_size)
+    channels = [setting.channel() for setting in settings.notify_channels]
+    announcer = Announcer(Notifier(tables.notifications, clock), channels)
+    handlers = SlaHandlers(
+        Outbox(tables.outbox, clock), clock, policies, settings.sweep_batch_size, announcer
+    )
+    http = httpx.AsyncClient(timeout=10)
     return SlaMonitor(
         engine=engine,
         sessions=sessions,
@@ -92,5 +116,14 @@ def bootstrap(settings: SlaSettings, clock: Clock | None = None) -> SlaMonitor:
             publisher=publisher,
             max_attempts=settings.consumer_max_attempts,
         ),
+        dispatcher=NotificationDispatcher(
+            sessions,
+            tables.notifications,
+            http,
+            clock,
+            {c.name: c.secret for c in channels if c.secret},
+        ),
+        http=http,
         sweep_interval=settings.sweep_interval_seconds,
+        sweep_batch_size=settings.sweep_batch_size,
     )

@@ -1,23 +1,27 @@
-"""SLA monitor's use cases: open obligations, close them on follow-up, fire due ladder steps.
+"""SLA monitor's use cases: open milestone obligations on assignment, meet or close them on
+activity, and fire the ladder's due timers.
 
-The caller owns the transaction; nothing here commits.
+The caller owns the transaction; nothing here commits. Every path that changes obligations
+locks them first, all at once and in obligation-id order, so the consumer and any number of
+sweepers never deadlock; the sweep's timer rows are claimed with SKIP LOCKED.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import datetime
-from operator import attrgetter
+from collections.abc import Mapping, Sequence
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, Row, select, update
+import structlog
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff_shared.clock import Clock
 from handoff_shared.db import insert_ignoring_conflicts
 from handoff_shared.events import (
-    FOLLOW_UP_KINDS,
+    CloudEvent,
     LeadActivityData,
     LeadActivityRecorded,
     LeadAssigned,
@@ -28,185 +32,401 @@ from handoff_shared.events import (
     SlaMet,
     SlaMetData,
     SlaStepData,
+    SlaWarned,
     deterministic_id,
 )
 from handoff_shared.outbox import Outbox
-from handoff_sla.adapters.tables import activities, obligations
-from handoff_sla.domain.sla import SlaPolicy, counts_as_follow_up
+from handoff_sla.adapters.calendars import has_holiday_calendar, holidays_for
+from handoff_sla.adapters.tables import activities, obligations, timers
+from handoff_sla.announce import Announcer
+from handoff_sla.domain.counting import CountingRule
+from handoff_sla.domain.ladder import (
+    OPEN_STATES,
+    DueTimer,
+    ObligationView,
+    OpenMilestone,
+    fire_due_timers,
+    measure,
+    milestones_reached,
+)
+from handoff_sla.domain.policies import PolicyBook, SlaPolicy, plan_milestones
 
 SOURCE = "urn:handoff:sla-monitor"
-OPEN_STATES = ("open", "escalated")
+STEP_EVENTS: dict[str, tuple[type[CloudEvent], str]] = {
+    "warn": (SlaWarned, "warned"),
+    "escalate": (SlaEscalated, "escalated"),
+    "recycle": (LeadRecycled, "recycled"),
+}
+log = structlog.get_logger(__name__)
 
 
 class SlaHandlers:
-    """Keeps one first-touch obligation per assignment and walks its ladder."""
+    """Keeps the milestone obligations of each assignment and walks their ladders."""
 
-    def __init__(self, outbox: Outbox, clock: Clock, policy: SlaPolicy, batch_size: int) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        clock: Clock,
+        policies: PolicyBook,
+        batch_size: int,
+        announcer: Announcer | None = None,
+    ) -> None:
         self._outbox = outbox
         self._clock = clock
-        self._policy = policy
+        self._policies = policies
         self._batch_size = batch_size
+        self._announcer = announcer
 
     async def handle(self, session: AsyncSession, event: LeadEvent) -> None:
         match event:
             case LeadAssigned(data=assignment):
-                await self._open_obligation(session, assignment)
+                await self._open_obligations(session, assignment)
             case LeadActivityRecorded(data=activity):
                 await self._record_activity(session, activity)
 
-    async def _open_obligation(self, session: AsyncSession, assignment: LeadAssignedData) -> None:
-        # A new assignment supersedes the lead's earlier obligation (reassignment).
-        await session.execute(
-            update(obligations)
-            .where(
-                obligations.c.lead_id == assignment.lead_id, obligations.c.state.in_(OPEN_STATES)
+    async def _open_obligations(self, session: AsyncSession, assignment: LeadAssignedData) -> None:
+        lead_rows = await self._lock_lead(session, assignment.lead_id)
+        if any(row.assignment_id == assignment.assignment_id for row in lead_rows):
+            return
+        if any(row.assigned_at > assignment.assigned_at for row in lead_rows):
+            log.warning("stale_assignment_ignored", assignment_id=str(assignment.assignment_id))
+            return
+        now = self._clock.now()
+        # A new assignment supersedes the lead's earlier obligations (reassignment).
+        superseded = [row.obligation_id for row in lead_rows if row.state in OPEN_STATES]
+        if superseded:
+            await session.execute(
+                update(obligations)
+                .where(obligations.c.obligation_id.in_(superseded))
+                .values(state="closed", closed_reason="reassigned", closed_at=now)
             )
-            .values(state="closed", closed_reason="reassigned")
-        )
-        obligation_id = uuid.UUID(
-            deterministic_id("obligation", assignment.assignment_id, "first_touch")
-        )
-        await session.execute(
-            insert_ignoring_conflicts(session, obligations).values(
-                obligation_id=obligation_id,
-                assignment_id=assignment.assignment_id,
-                lead_id=assignment.lead_id,
-                rep_id=assignment.rep_id,
-                manager=assignment.manager,
-                milestone="first_touch",
-                policy=self._policy.name,
-                state="open",
-                assigned_at=assignment.assigned_at,
-                escalate_at=self._policy.escalate_at(assignment.assigned_at),
-                recycle_at=self._policy.recycle_at(assignment.assigned_at),
+        policy = self._policies.select(assignment.priority, assignment.team)
+        rule = self._counting_rule(policy, assignment)
+        planned = plan_milestones(policy, rule.timekeeping(holidays_for), assignment.assigned_at)
+        obligation_rows, timer_rows = [], []
+        for milestone in planned:
+            obligation_id = uuid.UUID(
+                deterministic_id("obligation", assignment.assignment_id, milestone.rule.milestone)
             )
-        )
-        # Activity can overtake the assignment across topics; a touch already seen counts.
-        earlier_touch = await session.scalar(
-            select(activities.c.occurred_at)
-            .where(
-                activities.c.lead_id == assignment.lead_id,
-                activities.c.kind.in_(sorted(FOLLOW_UP_KINDS)),
-                activities.c.occurred_at >= assignment.assigned_at,
+            obligation_rows.append(
+                {
+                    "obligation_id": obligation_id,
+                    "assignment_id": assignment.assignment_id,
+                    "lead_id": assignment.lead_id,
+                    "rep_id": assignment.rep_id,
+                    "manager": assignment.manager,
+                    "milestone": milestone.rule.milestone,
+                    "policy": self._policies.label(policy),
+                    "state": "open",
+                    "assigned_at": assignment.assigned_at,
+                    "escalate_at": milestone.due_at,
+                    "recycle_at": milestone.recycle_at,
+                    "warn_at": milestone.warn_at,
+                    "clock": rule.clock,
+                    "time_zone": rule.time_zone,
+                    "holiday_country": rule.country,
+                    "working_days": "".join(str(day) for day in sorted(rule.working_days)),
+                    "opens": rule.opens,
+                    "closes": rule.closes,
+                    "target_seconds": milestone.rule.target.total_seconds(),
+                    "met_by": sorted(milestone.rule.met_by),
+                    "recycle_to": policy.recycle_to,
+                }
             )
-            .order_by(activities.c.occurred_at)
-            .limit(1)
-        )
-        if earlier_touch is not None:
-            await self._mark_met(session, assignment.lead_id, earlier_touch)
+            timer_rows += [
+                {
+                    "timer_id": uuid.UUID(deterministic_id("timer", obligation_id, timer.step)),
+                    "obligation_id": obligation_id,
+                    "step": timer.step,
+                    "due_at": timer.due_at,
+                    "state": "pending",
+                }
+                for timer in milestone.timers
+            ]
+        await session.execute(insert(obligations), obligation_rows)
+        await session.execute(insert(timers), timer_rows)
+        # Activity can overtake the assignment across topics; what was already seen counts.
+        earlier = (
+            await session.execute(
+                select(activities)
+                .where(
+                    activities.c.lead_id == assignment.lead_id,
+                    activities.c.occurred_at >= assignment.assigned_at,
+                )
+                .order_by(activities.c.occurred_at)
+            )
+        ).all()
+        for activity in earlier:
+            await self._apply_activity(
+                session,
+                await self._lock_lead(session, assignment.lead_id),
+                activity.lead_id,
+                activity.kind,
+                activity.occurred_at,
+                activity.rep_id,
+                reason=None,
+            )
+
+    def _counting_rule(self, policy: SlaPolicy, assignment: LeadAssignedData) -> CountingRule:
+        """The policy's clock with the rep's zone, week and holidays, or the book's defaults."""
+        pattern = self._policies.working_pattern
+        time_zone = pattern.time_zone
+        if assignment.rep_time_zone:
+            if _zone_exists(assignment.rep_time_zone):
+                time_zone = assignment.rep_time_zone
+            else:
+                log.warning("unknown_rep_time_zone", zone=assignment.rep_time_zone)
+        country = pattern.country
+        if assignment.rep_country:
+            if has_holiday_calendar(assignment.rep_country):
+                country = assignment.rep_country.upper()
+            else:
+                log.warning("unknown_holiday_calendar", country=assignment.rep_country)
+        days, opens, closes = pattern.working_days, pattern.opens, pattern.closes
+        hours = assignment.rep_working_hours
+        if hours is not None and hours.days and hours.start < hours.end:
+            # The event numbers days from Monday = 0; the policy uses ISO weekdays.
+            days = frozenset(day + 1 for day in hours.days)
+            opens, closes = hours.start, hours.end
+        return CountingRule(policy.clock, time_zone, country, days, opens, closes)
 
     async def _record_activity(self, session: AsyncSession, activity: LeadActivityData) -> None:
-        await session.execute(
-            insert_ignoring_conflicts(session, activities).values(
+        inserted = await session.scalar(
+            insert_ignoring_conflicts(session, activities)
+            .values(
                 activity_id=activity.activity_id,
                 lead_id=activity.lead_id,
                 kind=activity.kind,
                 occurred_at=activity.occurred_at,
+                rep_id=activity.rep_id,
             )
+            .returning(activities.c.activity_id)
         )
-        if counts_as_follow_up(activity.kind):
-            await self._mark_met(session, activity.lead_id, activity.occurred_at)
-        elif activity.kind == "rejected":
-            await session.execute(
-                update(obligations)
-                .where(
-                    obligations.c.lead_id == activity.lead_id, obligations.c.state.in_(OPEN_STATES)
-                )
-                .values(state="closed", closed_reason=f"rejected: {activity.reason}"[:500])
-            )
-
-    async def _mark_met(
-        self, session: AsyncSession, lead_id: uuid.UUID, touched_at: datetime
-    ) -> None:
-        met = (
-            await session.execute(
-                update(obligations)
-                .where(
-                    obligations.c.lead_id == lead_id,
-                    obligations.c.state.in_(OPEN_STATES),
-                    obligations.c.assigned_at <= touched_at,
-                )
-                .values(state="met", met_at=touched_at)
-                .returning(*obligations.c)
-            )
-        ).all()
-        await self._outbox.add(
+        if inserted is None:
+            return  # the same activity reported twice
+        await self._apply_activity(
             session,
-            *(
+            await self._lock_lead(session, activity.lead_id),
+            activity.lead_id,
+            activity.kind,
+            activity.occurred_at,
+            activity.rep_id,
+            reason=activity.reason,
+        )
+
+    async def _apply_activity(
+        self,
+        session: AsyncSession,
+        lead_rows: Sequence[Row[Any]],
+        lead_id: uuid.UUID,
+        kind: str,
+        occurred_at: datetime,
+        rep_id: str | None,
+        *,
+        reason: str | None,
+    ) -> None:
+        """Meet the milestones an activity satisfies, or close them all on a rejection."""
+        candidates = [
+            OpenMilestone(
+                obligation_id=row.obligation_id,
+                rep_id=row.rep_id,
+                state=row.state,
+                assigned_at=row.assigned_at,
+                met_by=frozenset(row.met_by),
+            )
+            for row in lead_rows
+        ]
+        reached = {
+            m.obligation_id for m in milestones_reached(candidates, kind, occurred_at, rep_id)
+        }
+        if not reached:
+            return
+        if kind == "rejected":
+            # The router takes the lead back on the same activity; here the obligation just ends.
+            await session.execute(
+                update(obligations)
+                .where(obligations.c.obligation_id.in_(reached))
+                .values(
+                    state="closed",
+                    closed_reason=f"rejected: {reason or 'no reason given'}"[:500],
+                    closed_at=self._clock.now(),
+                )
+            )
+            return
+        met_events = []
+        for row in lead_rows:
+            if row.obligation_id not in reached:
+                continue
+            result = measure(
+                _counting_rule_of(row).timekeeping(holidays_for),
+                row.assigned_at,
+                row.escalate_at,
+                occurred_at,
+            )
+            await session.execute(
+                update(obligations)
+                .where(obligations.c.obligation_id == row.obligation_id)
+                .values(
+                    state="met",
+                    met_at=occurred_at,
+                    # A milestone first missed (escalated) keeps its verdict; it is now just late.
+                    within_target=result.within_target and row.state == "open",
+                    counted_seconds=result.counted.total_seconds(),
+                    paused_seconds=result.paused.total_seconds(),
+                )
+            )
+            met_events.append(
                 SlaMet.build(
                     source=SOURCE,
                     time=self._clock.now(),
                     event_id=deterministic_id("sla", row.obligation_id, "met"),
                     data=SlaMetData(
                         obligation_id=row.obligation_id,
-                        lead_id=row.lead_id,
+                        lead_id=lead_id,
                         assignment_id=row.assignment_id,
                         rep_id=row.rep_id,
                         milestone=row.milestone,
                         policy=row.policy,
                         assigned_at=row.assigned_at,
-                        met_at=touched_at,
-                        elapsed_seconds=(touched_at - row.assigned_at).total_seconds(),
+                        met_at=occurred_at,
+                        elapsed_seconds=(occurred_at - row.assigned_at).total_seconds(),
+                        within_target=result.within_target and row.state == "open",
+                        due_at=row.escalate_at,
+                        target_seconds=row.target_seconds,
+                        counted_seconds=result.counted.total_seconds(),
+                        paused_seconds=result.paused.total_seconds(),
+                        clock=row.clock,
                     ),
                 )
-                for row in met
-            ),
-        )
+            )
+        await self._outbox.add(session, *met_events)
+
+    async def _lock_lead(self, session: AsyncSession, lead_id: uuid.UUID) -> Sequence[Row[Any]]:
+        return (
+            await session.execute(
+                select(obligations)
+                .where(obligations.c.lead_id == lead_id)
+                .order_by(obligations.c.obligation_id)
+                .with_for_update()
+            )
+        ).all()
 
     async def fire_due(self, session: AsyncSession) -> int:
-        """Escalate and recycle what is due now; each step fires once, whoever runs the sweep."""
+        """Fire one batch of due ladder steps, oldest first; each step fires once, whoever
+        sweeps. Returns how many timers were taken (fired or skipped)."""
         now = self._clock.now()
-        escalated = await self._advance(
-            session, ("open",), "escalated", obligations.c.escalate_at, now
+        due = [
+            DueTimer(row.timer_id, row.obligation_id, row.step, row.due_at)
+            for row in await session.execute(
+                select(timers.c.timer_id, timers.c.obligation_id, timers.c.step, timers.c.due_at)
+                .where(timers.c.state == "pending", timers.c.due_at <= now)
+                .order_by(timers.c.due_at)
+                .limit(self._batch_size)
+                .with_for_update(skip_locked=True)
+            )
+        ]
+        if not due:
+            return 0
+        # The whole assignment is locked, because a recycle closes the other milestones too.
+        assignments = select(obligations.c.assignment_id).where(
+            obligations.c.obligation_id.in_({timer.obligation_id for timer in due})
         )
-        recycled = await self._advance(
-            session, OPEN_STATES, "recycled", obligations.c.recycle_at, now
+        rows = {
+            row.obligation_id: row
+            for row in await session.execute(
+                select(obligations)
+                .where(obligations.c.assignment_id.in_(assignments))
+                .order_by(obligations.c.obligation_id)
+                .with_for_update()
+            )
+        }
+        outcome = fire_due_timers(
+            due,
+            {
+                key: ObligationView(key, row.assignment_id, row.state, row.escalate_at)
+                for key, row in rows.items()
+            },
+            now,
         )
-        await self._outbox.add(
-            session,
-            *(
-                SlaEscalated.build(**self._step(row, "escalated", row.escalate_at, now))
-                for row in escalated
-            ),
-            *(
-                LeadRecycled.build(**self._step(row, "recycled", row.recycle_at, now))
-                for row in recycled
-            ),
-        )
-        return len(escalated) + len(recycled)
+        await self._record_sweep(session, outcome.fired, outcome.skipped, now)
+        await self._record_transitions(session, rows, outcome.new_states, now)
+        events = [
+            self._step_event(rows[timer.obligation_id], timer, now) for timer in outcome.fired
+        ]
+        await self._outbox.add(session, *events)
+        if self._announcer is not None:
+            for event in events:
+                await self._announcer.announce(session, event)
+        return len(due)
 
-    async def _advance(
+    async def _record_sweep(
         self,
         session: AsyncSession,
-        from_states: Sequence[str],
-        to_state: str,
-        due_column: ColumnElement[datetime],
+        fired: Sequence[DueTimer],
+        skipped: Sequence[DueTimer],
         now: datetime,
-    ) -> Sequence[Row[Any]]:
-        # The guarded UPDATE is the exactly-once point: a row already advanced by another
-        # instance no longer matches; SKIP LOCKED keeps instances from queueing on each other.
-        due = (
-            select(obligations.c.obligation_id)
-            .where(obligations.c.state.in_(from_states), due_column <= now)
-            .order_by(due_column)
-            .limit(self._batch_size)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        result = await session.execute(
-            update(obligations)
-            .where(obligations.c.obligation_id.in_(due), obligations.c.state.in_(from_states))
-            .values(state=to_state)
-            .returning(*obligations.c)
-        )
-        return sorted(result.all(), key=attrgetter(due_column.name))
+    ) -> None:
+        for state, taken in (("fired", fired), ("skipped", skipped)):
+            if taken:
+                await session.execute(
+                    update(timers)
+                    .where(timers.c.timer_id.in_([timer.timer_id for timer in taken]))
+                    .values(state=state, fired_at=now)
+                )
 
-    def _step(self, row: Row[Any], step: str, due_at: datetime, now: datetime) -> dict[str, Any]:
-        return {
-            "source": SOURCE,
-            "time": now,
-            "event_id": deterministic_id("sla", row.obligation_id, step),
-            "data": SlaStepData(
+    async def _record_transitions(
+        self,
+        session: AsyncSession,
+        rows: dict[uuid.UUID, Row[Any]],
+        new_states: Mapping[uuid.UUID, tuple[str, str | None]],
+        now: datetime,
+    ) -> None:
+        missed, ended = [], []
+        for obligation_id, (state, reason) in new_states.items():
+            row = rows[obligation_id]
+            if state == "escalated":
+                wall = (row.escalate_at - row.assigned_at).total_seconds()
+                missed.append(
+                    {
+                        "b_id": obligation_id,
+                        "b_counted": row.target_seconds,
+                        "b_paused": wall - row.target_seconds,
+                    }
+                )
+            else:
+                default_reason = f"recycled: {row.milestone} missed"
+                ended.append(
+                    {"b_id": obligation_id, "b_state": state, "b_reason": reason or default_reason}
+                )
+        if missed:
+            await session.execute(
+                update(obligations)
+                .where(obligations.c.obligation_id == bindparam("b_id"))
+                .values(
+                    state="escalated",
+                    within_target=False,
+                    counted_seconds=bindparam("b_counted"),
+                    paused_seconds=bindparam("b_paused"),
+                ),
+                missed,
+            )
+        if ended:
+            await session.execute(
+                update(obligations)
+                .where(obligations.c.obligation_id == bindparam("b_id"))
+                .values(
+                    state=bindparam("b_state"), closed_reason=bindparam("b_reason"), closed_at=now
+                ),
+                ended,
+            )
+
+    def _step_event(self, row: Row[Any], timer: DueTimer, now: datetime) -> CloudEvent:
+        event_class, name = STEP_EVENTS[timer.step]
+        return event_class.build(
+            source=SOURCE,
+            time=now,
+            event_id=deterministic_id("sla", row.obligation_id, name),
+            data=SlaStepData(
                 obligation_id=row.obligation_id,
                 lead_id=row.lead_id,
                 assignment_id=row.assignment_id,
@@ -215,7 +435,42 @@ class SlaHandlers:
                 milestone=row.milestone,
                 policy=row.policy,
                 assigned_at=row.assigned_at,
-                due_at=due_at,
+                due_at=timer.due_at,
                 fired_at=now,
+                clock=row.clock,
+                time_zone=row.time_zone,
+                target_seconds=row.target_seconds,
+                recycle_to=row.recycle_to if timer.step == "recycle" else None,
             ),
-        }
+        )
+
+    async def next_due_in(self, session: AsyncSession) -> timedelta | None:
+        """How long until the earliest pending timer is due (None when there is none)."""
+        earliest = await session.scalar(
+            select(timers.c.due_at)
+            .where(timers.c.state == "pending")
+            .order_by(timers.c.due_at)
+            .limit(1)
+        )
+        return None if earliest is None else earliest - self._clock.now()
+
+
+def _counting_rule_of(row: Row[Any]) -> CountingRule:
+    opens: time = row.opens
+    closes: time = row.closes
+    return CountingRule(
+        clock=row.clock,
+        time_zone=row.time_zone,
+        country=row.holiday_country,
+        working_days=frozenset(int(day) for day in row.working_days),
+        opens=opens,
+        closes=closes,
+    )
+
+
+def _zone_exists(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
+from handoff_shared.notify import Channel
 from handoff_shared.settings import ServiceSettings
+
+
+class ChannelSetting(BaseModel):
+    """A notification channel as configured: `{"name", "kind", "url", "secret"}`."""
+
+    name: str = Field(min_length=1, max_length=100)
+    kind: Literal["slack", "webhook"]
+    url: str = Field(pattern=r"^https?://")
+    secret: str | None = None
+
+    def channel(self) -> Channel:
+        return Channel(name=self.name, kind=self.kind, url=self.url, secret=self.secret)
 
 
 class SlaSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SLA_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./.run/sla.db"
-    escalate_after_hours: float = Field(default=48, gt=0)
-    recycle_after_hours: float = Field(default=72, gt=0)
-    sweep_interval_seconds: float = Field(default=1.0, gt=0)
+    policy_file: Path | None = Field(
+        default=None, description="YAML SLA policies; the packaged data/sla_policies.yaml if unset"
+    )
+    sweep_interval_seconds: float = Field(
+        default=1.0, gt=0, description="Longest nap between sweeps; shorter when a timer is due"
+    )
     sweep_batch_size: int = Field(default=1000, gt=0)
     consumer_group: str = "sla-monitor"
+    notify_channels: list[ChannelSetting] = Field(
+        default_factory=list, description="JSON list of channels that hear every ladder step"
+    )

@@ -1,0 +1,260 @@
+"""The router's handlers and API on a real PostgreSQL, with the real migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import func, select, text
+
+from handoff_devstack.postgres import create_database, drop_database, ensure_server
+from handoff_router.adapters.tables import assignments, notifications, queued_leads
+from handoff_router.bootstrap import Router, bootstrap, migrate
+from handoff_router.entrypoints.http import create_app
+from handoff_router.settings import RouterSettings
+from handoff_shared.clock import ManualClock
+from handoff_shared.events import (
+    ActivityKind,
+    LeadActivityData,
+    LeadActivityRecorded,
+    LeadReceived,
+    LeadSnapshot,
+    decode_event,
+)
+
+pytestmark = pytest.mark.integration
+
+MONDAY = datetime(2026, 11, 23, 10, tzinfo=UTC)
+KEY = "router-test-key"
+HOT = {"form_type": "demo_request", "employee_count": 400, "job_title": "VP Sales"}
+FIXTURES = Path(__file__).parent / "fixtures"
+DEFAULT = "2026-11-default-2"
+STATE_TABLES = (
+    "assignments",
+    "decisions",
+    "signals",
+    "queued_leads",
+    "account_owners",
+    "rotation_credits",
+    "rotations",
+    "outbox",
+    "inbox",
+    "notifications",
+    "shadow_results",
+)
+
+
+@pytest.fixture(scope="module")
+def router_database(postgres_url: str) -> Iterator[str]:
+    """A database of this module's own: the e2e router must not see these reps and policies."""
+    ensure_server()
+    name = f"handoff_router_test_{uuid.uuid4().hex[:8]}"
+    url = asyncio.run(create_database(name))
+    try:
+        yield url
+    finally:
+        asyncio.run(drop_database(name))
+
+
+@pytest.fixture
+async def router(router_database: str, tmp_path: Path) -> AsyncIterator[Router]:
+    roster = tmp_path / "roster.yaml"
+    roster.write_text((FIXTURES / "small_roster.yaml").read_text())
+    settings = RouterSettings(
+        database_url=router_database,
+        environment="test",
+        api_keys=[KEY],
+        roster_file=roster,
+        config_refresh_seconds=0,
+        notify_channels=[{"name": "crm", "kind": "webhook", "url": "http://crm.test/hook"}],
+        alert_channels=[{"name": "ops", "kind": "slack", "url": "http://chat.test/ops"}],
+    )
+    await asyncio.to_thread(migrate, settings)
+    built = await bootstrap(settings, clock=ManualClock(MONDAY))
+    async with built.sessions.begin() as session:
+        for table in (
+            "assignments",
+            "decisions",
+            "signals",
+            "queued_leads",
+            "account_owners",
+            "rotation_credits",
+            "rotations",
+            "outbox",
+            "inbox",
+            "notifications",
+            "shadow_results",
+        ):
+            await session.execute(text(f"DELETE FROM {table}"))
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+def received(**fields: Any) -> LeadReceived:
+    lead = LeadSnapshot(
+        lead_id=uuid.uuid4(),
+        email=fields.pop("email", f"p-{uuid.uuid4().hex[:8]}@co-{uuid.uuid4().hex[:6]}.com"),
+        received_at=MONDAY,
+        **fields,
+    )
+    return LeadReceived.build(source="test", time=MONDAY, data=lead)
+
+
+async def handle(router: Router, event: Any) -> None:
+    async with router.sessions.begin() as session:
+        await router.handlers.handle(session, event)
+
+
+async def routed(router: Router) -> list[Any]:
+    async with router.sessions() as session:
+        rows = await session.execute(text("SELECT payload FROM outbox ORDER BY id"))
+        return [decode_event(row.payload) for row in rows]
+
+
+async def test_a_hot_lead_is_assigned_with_its_packet_and_one_notification_per_channel(
+    router: Router,
+) -> None:
+    event = received(first_name="Hana", **HOT)
+    await handle(router, event)
+    (assigned,) = await routed(router)
+    data = assigned.data
+    assert assigned.type == "lead.assigned"
+    assert data.qualification.grade == "A" and data.qualification.hand_raise
+    assert data.qualification.policy_version == "2026-11-default-2"
+    assert data.priority == "high" and data.rep_time_zone == "Europe/Berlin"
+    assert data.routing.rule == "everyone_else->East"
+    async with router.sessions() as session:
+        sent = (await session.execute(select(notifications.c.channel, notifications.c.body))).all()
+    assert [row.channel for row in sent] == ["crm"]
+    assert sent[0].body["data"]["qualification"]["grade"] == "A"
+
+
+async def test_weighted_rotation_capacity_and_overflow_across_concurrent_transactions(
+    router: Router,
+) -> None:
+    # East: ana weight 2 capacity 4, ben weight 1 capacity 4: twelve leads at once fill both.
+    events = [received(**HOT) for _ in range(12)]
+    await asyncio.gather(*(handle(router, event) for event in events))
+    async with router.sessions() as session:
+        per_rep = Counter(
+            dict(
+                (
+                    await session.execute(
+                        select(assignments.c.rep_id, func.count()).group_by(assignments.c.rep_id)
+                    )
+                ).all()
+            )
+        )
+        queued = (await session.execute(select(queued_leads.c.reason))).scalars().all()
+        alerts = await session.scalar(
+            select(func.count()).select_from(notifications).where(notifications.c.channel == "ops")
+        )
+    assert per_rep == {"ana": 4, "ben": 4}
+    assert len(queued) == 4 and all("at capacity" in reason for reason in queued)
+    assert alerts == 4
+
+
+async def test_rejection_reassigns_to_another_rep_and_account_owner_gets_the_next_lead(
+    router: Router,
+) -> None:
+    first = received(email="a@acme-corp.com", **HOT)
+    await handle(router, first)
+    (assigned,) = await routed(router)
+    first_rep = assigned.data.rep_id
+
+    def activity(kind: ActivityKind, reason: str | None = None) -> LeadActivityRecorded:
+        return LeadActivityRecorded.build(
+            source="test",
+            time=MONDAY,
+            data=LeadActivityData(
+                activity_id=uuid.uuid4(),
+                lead_id=first.data.lead_id,
+                kind=kind,
+                occurred_at=MONDAY,
+                reason=reason,
+            ),
+        )
+
+    await handle(router, activity("rejected", "wrong territory"))
+    reassigned = [e for e in await routed(router) if e.type == "lead.assigned"]
+    assert len(reassigned) == 2 and reassigned[1].data.rep_id != first_rep
+    await handle(router, activity("accepted"))
+    second = received(email="b@acme-corp.com", **HOT)
+    await handle(router, second)
+    owner_pick = [e for e in await routed(router) if e.subject == str(second.data.lead_id)]
+    assert owner_pick[0].data.rep_id == reassigned[1].data.rep_id
+    assert owner_pick[0].data.routing.rule == "account_owner:acme-corp.com"
+    await handle(router, activity("rejected", "Not interested"))  # accepted leads can be rejected
+    nurtured = [e for e in await routed(router) if e.type == "lead.nurtured"]
+    assert nurtured[-1].data.reason == "rejected: Not interested"
+
+
+async def test_api_manages_reps_policies_and_shadow_mode(router: Router) -> None:
+    transport = httpx.ASGITransport(app=create_app(router))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://router", headers={"X-API-Key": KEY}
+    ) as api:
+        assert (await api.get("/reps", headers={"X-API-Key": "wrong"})).status_code == 401
+        response = await api.post(
+            "/policies", content=(FIXTURES / "broken_policy.yaml").read_text()
+        )
+        assert response.status_code == 422
+        assert "line 7: fit.rules[0].when[0]" in response.json()["errors"][0]
+        candidate = yaml.safe_load(RouterSettings().policy_file.read_text()) | {
+            "version": "strict-1",
+            "mql": {"min_grade": "A", "min_score": 90, "fast_track_grades": []},
+        }
+        response = await api.post("/policies", content=json.dumps(candidate))
+        assert response.status_code == 201, response.text
+        changed = candidate | {"description": "same version, other content"}
+        assert (await api.post("/policies", content=json.dumps(changed))).status_code == 409
+        preview = await api.post(
+            "/policies/preview?version=strict-1",
+            json={
+                "sample": {
+                    "lead": {"email": "x@acme.io", **HOT},
+                    "signals": [["demo_request", MONDAY.isoformat()]],
+                }
+            },
+        )
+        assert preview.status_code == 200, preview.text
+        body = preview.json()
+        assert body["active"]["is_mql"] and not body["qualification"]["is_mql"]
+        assert body["team"] == "East"
+        status = await api.post("/policies/strict-1/status", json={"status": "shadow"})
+        assert status.status_code == 200
+        await handle(router, received(**HOT))
+        report = (await api.get("/shadow/report")).json()
+        assert report["versions"]["strict-1"]["disagreements"] == 1
+        assert report["disagreements"][0]["active"]["mql"] is True
+        response = await api.put(
+            "/reps/ana", json={"name": "Ana", "team": "East", "away": True, "capacity": 4}
+        )
+        assert response.status_code == 200
+        assert (await api.put("/reps/zed", json={"name": "Z", "team": "Nope"})).status_code == 409
+        await handle(router, received(**HOT))
+        last = (await routed(router))[-1]
+        assert last.data.rep_id == "ben" and last.data.routing.skipped == {"ana": "away"}
+        history = (await api.get("/policies")).json()
+        assert {(p["version"], p["status"]) for p in history} == {
+            ("2026-11-default-2", "active"),
+            ("strict-1", "shadow"),
+        }
+        activated = await api.post("/policies/strict-1/status", json={"status": "active"})
+        assert activated.status_code == 200
+        await handle(router, received(**HOT))
+        assert (await routed(router))[-1].type == "lead.nurtured"
+        assert (
+            await api.post("/policies/nope/status", json={"status": "active"})
+        ).status_code == 404
