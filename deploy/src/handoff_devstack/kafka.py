@@ -262,8 +262,8 @@ class KafkaBroker:
                 classpath,
                 "kafka.tools.StorageTool",
                 "format",
-                "--cluster-id",
-                _cluster_id(),
+                # One argument: a base64url id may start with "-" and read as an option.
+                f"--cluster-id={_cluster_id()}",
                 "--config",
                 str(self.properties_file),
             ),

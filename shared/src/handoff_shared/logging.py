@@ -11,7 +11,10 @@ import structlog
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     """Route stdlib and structlog records through one renderer, tagged with the service name."""
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer()
+        if json
+        # Plain tracebacks: rich ones print local variables, i.e. lead data and secrets.
+        else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     )
     shared_processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,

@@ -6,9 +6,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handoff_intake.adapters import tables
+from handoff_intake.adapters.api_keys import KeyStore
+from handoff_intake.adapters.guards import BacklogGauge, SourceRateLimiter
+from handoff_intake.adapters.source_catalog import SourceCatalog, load_sources_file
+from handoff_intake.entrypoints.delivery_writer import DeliveryWriter
 from handoff_intake.handlers import IntakeHandlers
 from handoff_intake.settings import IntakeSettings
 from handoff_shared import db
@@ -27,12 +32,34 @@ class Intake:
     """Everything the HTTP app and its background tasks need."""
 
     settings: IntakeSettings
+    clock: Clock
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     handlers: IntakeHandlers
     publisher: KafkaPublisher
     relay: OutboxRelay
     consumer: EventConsumer
+    catalog: SourceCatalog
+    keys: KeyStore
+    rate_limiter: SourceRateLimiter
+    backlog: BacklogGauge
+    http: httpx.AsyncClient
+    writer: DeliveryWriter
+
+    async def load_sources_file(self) -> None:
+        """Write the sources the settings' YAML file lists into the database (file wins)."""
+        if self.settings.sources_file is None:
+            return
+        definitions = load_sources_file(self.settings.sources_file)
+        async with self.sessions.begin() as session:
+            for definition in definitions:
+                await self.catalog.put(session, definition)
+        await self.catalog.reload()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.publisher.stop()
+        await self.engine.dispose()
 
 
 def migrate(settings: IntakeSettings) -> None:
@@ -41,7 +68,9 @@ def migrate(settings: IntakeSettings) -> None:
 
 def bootstrap(settings: IntakeSettings, clock: Clock | None = None) -> Intake:
     clock = clock or clock_from_settings(settings.clock_file)
-    engine = db.create_engine(settings.database_url, tables.SCHEMA)
+    engine = db.create_engine(
+        settings.database_url, tables.SCHEMA, pool_size=settings.database_pool_size
+    )
     sessions = db.session_factory(engine)
     publisher = KafkaPublisher(
         settings.kafka_bootstrap_servers,
@@ -51,19 +80,21 @@ def bootstrap(settings: IntakeSettings, clock: Clock | None = None) -> Intake:
     handlers = IntakeHandlers(
         Outbox(tables.outbox, clock), clock, timedelta(days=settings.dedup_window_days)
     )
+    relay = OutboxRelay(
+        sessions,
+        tables.outbox,
+        publisher,
+        batch_size=settings.outbox_batch_size,
+        max_idle_seconds=settings.outbox_max_idle_seconds,
+    )
     return Intake(
         settings=settings,
+        clock=clock,
         engine=engine,
         sessions=sessions,
         handlers=handlers,
         publisher=publisher,
-        relay=OutboxRelay(
-            sessions,
-            tables.outbox,
-            publisher,
-            batch_size=settings.outbox_batch_size,
-            max_idle_seconds=settings.outbox_max_idle_seconds,
-        ),
+        relay=relay,
         consumer=EventConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=settings.consumer_group,
@@ -73,5 +104,16 @@ def bootstrap(settings: IntakeSettings, clock: Clock | None = None) -> Intake:
             inbox=Inbox(tables.inbox, clock),
             publisher=publisher,
             max_attempts=settings.consumer_max_attempts,
+        ),
+        catalog=SourceCatalog(sessions, clock, settings.catalog_refresh_seconds),
+        keys=KeyStore(sessions, settings.api_keys, clock, settings.catalog_refresh_seconds),
+        rate_limiter=SourceRateLimiter(settings.source_rate_limit),
+        backlog=BacklogGauge(relay.pending_count, settings.backlog_refresh_seconds),
+        http=httpx.AsyncClient(timeout=settings.upstream_timeout_seconds),
+        writer=DeliveryWriter(
+            sessions,
+            handlers,
+            max_batch=settings.write_batch_max,
+            concurrency=settings.write_concurrency,
         ),
     )

@@ -1,117 +1,102 @@
-"""Intake's HTTP API. Endpoints parse, call a handler inside one transaction, and answer."""
+"""Intake's HTTP app: the lifespan that wires the runtime, request guards, and the routers."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from collections.abc import AsyncIterator
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, Response, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+import structlog
+from fastapi import FastAPI, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handoff_intake.bootstrap import Intake, bootstrap, migrate
-from handoff_intake.domain.leads import Submission
-from handoff_intake.handlers import ActivityReport, LeadNotFound
+from handoff_intake.domain.normalise import storable
+from handoff_intake.entrypoints import admin_api, leads_api, webhooks
 from handoff_intake.settings import IntakeSettings
-from handoff_shared.events import ActivityKind
 from handoff_shared.tracing import child_traceparent, current_traceparent
 
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+log = structlog.get_logger(__name__)
 
 
-class LeadIn(BaseModel):
-    """A lead as a CRM or a form tool sends it."""
+class BodyLimit:
+    """Refuses bodies over the cap with 413, counting the bytes as they stream in.
 
-    model_config = ConfigDict(extra="forbid")
+    Content-Length is checked first, but a chunked or lying client is caught by the count.
+    """
 
-    email: EmailStr
-    first_name: Text | None = None
-    last_name: Text | None = None
-    company: Text | None = None
-    job_title: Text | None = None
-    phone: Annotated[str, Field(max_length=40)] | None = None
-    country: Text | None = None
-    industry: Text | None = None
-    employee_count: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
-    form_type: Annotated[str, Field(max_length=64)] | None = Field(
-        default=None, examples=["demo_request", "contact_sales", "content_download"]
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self._app = app
+        self._max = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self._max):
+            await _refuse(send, scope, declared.isdigit())
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max:
+                await _refuse(send, scope, True)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        buffered: Message | None = {
+            "type": "http.request",
+            "body": b"".join(chunks),
+            "more_body": False,
+        }
+
+        async def replay() -> Message:
+            nonlocal buffered
+            if buffered is not None:
+                message, buffered = buffered, None
+                return message
+            return await receive()
+
+        await self._app(scope, replay, send)
+
+
+class TraceContext:
+    """Continues the caller's trace (`traceparent`) in everything the request writes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            incoming = dict(scope["headers"]).get(b"traceparent")
+            current_traceparent.set(
+                child_traceparent(incoming.decode("latin-1") if incoming else None)
+            )
+        await self._app(scope, receive, send)
+
+
+async def _refuse(send: Send, scope: Scope, too_large: bool) -> None:
+    response = JSONResponse(
+        {"detail": "request body too large" if too_large else "malformed Content-Length"},
+        status_code=(
+            status.HTTP_413_CONTENT_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST
+        ),
     )
-    lead_source: Text | None = None
-    campaign: Text | None = None
-    attributes: dict[
-        Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=1000)]
-    ] = Field(default_factory=dict, max_length=50)
+    await response(scope, _no_receive, send)
 
 
-class LeadAccepted(BaseModel):
-    lead_id: uuid.UUID
-    outcome: Literal["created", "updated", "unchanged"]
-
-
-class ActivityIn(BaseModel):
-    """Something a rep did with a lead."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: ActivityKind
-    occurred_at: AwareDatetime | None = None
-    rep_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    reason: Annotated[str, Field(min_length=1, max_length=500)] | None = None
-    channel: Literal["call", "email", "meeting", "sms", "social", "other"] | None = None
-    amount: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] | None = None
-
-    @model_validator(mode="after")
-    def _reason_for_rejection(self) -> ActivityIn:
-        if self.kind == "rejected" and not self.reason:
-            raise ValueError("a rejection needs a reason")
-        return self
-
-
-class ActivityAccepted(BaseModel):
-    activity_id: uuid.UUID
-
-
-class TimelineEntry(BaseModel):
-    kind: str
-    occurred_at: datetime
-    event_id: str
-    detail: dict[str, Any]
-
-
-class LeadView(BaseModel):
-    lead: dict[str, Any]
-    status: str
-    created_at: datetime
-    updated_at: datetime
-    timeline: list[TimelineEntry]
-
-
-def runtime(request: Request) -> Intake:
-    intake: Intake = request.app.state.intake
-    return intake
-
-
-IntakeDep = Annotated[Intake, Depends(runtime)]
-
-
-def require_api_key(
-    request: Request,
-    x_api_key: Annotated[str | None, Header(description="The caller's API key")] = None,
-) -> None:
-    keys: list[str] = request.app.state.settings.api_keys
-    if x_api_key is None or not any(
-        hmac.compare_digest(x_api_key.encode(), key.encode()) for key in keys
-    ):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="missing or unknown X-API-Key",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def create_app(settings: IntakeSettings | None = None, intake: Intake | None = None) -> FastAPI:
@@ -122,10 +107,13 @@ def create_app(settings: IntakeSettings | None = None, intake: Intake | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(migrate, settings)
         runtime = intake or bootstrap(settings)
+        await runtime.load_sources_file()
         app.state.intake = runtime
         background = [
             asyncio.create_task(runtime.relay.run(), name="outbox-relay"),
             asyncio.create_task(runtime.consumer.run(), name="timeline-consumer"),
+            asyncio.create_task(runtime.backlog.run(), name="backlog-gauge"),
+            asyncio.create_task(runtime.writer.run(), name="delivery-writer"),
         ]
         try:
             yield
@@ -133,80 +121,62 @@ def create_app(settings: IntakeSettings | None = None, intake: Intake | None = N
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-            await runtime.publisher.stop()
-            await runtime.engine.dispose()
+            await runtime.close()
 
     app = FastAPI(
         title="Handoff intake",
-        version="0.1.0",
-        summary="Receives leads and rep activity; every 202 is a lead durably stored.",
+        version="0.2.0",
+        summary="Receives leads from form tools and the CRM; every 2xx is a lead durably stored.",
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TraceContext)
 
-    @app.middleware("http")
-    async def trace_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        current_traceparent.set(child_traceparent(request.headers.get("traceparent")))
-        return await call_next(request)
-
-    authorised = [Depends(require_api_key)]
-
-    @app.post(
-        "/leads",
-        status_code=status.HTTP_202_ACCEPTED,
-        dependencies=authorised,
-        responses={401: {"description": "Missing or unknown API key"}},
-    )
-    async def post_lead(lead: LeadIn, intake: IntakeDep) -> LeadAccepted:
-        """Store a lead (or merge a returning person); 202 means stored and due to be published."""
-        submission = Submission(
-            email=str(lead.email),
-            fields=lead.model_dump(exclude={"email", "attributes"}),
-            attributes=lead.attributes,
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_unavailable(request: Request, error: Exception) -> Response:
+        # The database being down is not the caller's fault, and nothing was stored: retry.
+        log.error("database_unavailable", path=request.url.path, error=repr(error))
+        return JSONResponse(
+            {"detail": "the database is unavailable; nothing was stored, retry later"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
         )
-        async with intake.sessions.begin() as session:
-            result = await intake.handlers.receive_lead(session, submission)
-        return LeadAccepted(lead_id=result.lead_id, outcome=result.outcome)
 
-    @app.post(
-        "/leads/{lead_id}/activities",
-        status_code=status.HTTP_202_ACCEPTED,
-        dependencies=authorised,
-        responses={
-            401: {"description": "Missing or unknown API key"},
-            404: {"description": "No such lead"},
-        },
-    )
-    async def post_activity(
-        lead_id: uuid.UUID, activity: ActivityIn, intake: IntakeDep
-    ) -> ActivityAccepted:
-        """Record a rep's activity: accepted, rejected (with a reason), contacted, and so on."""
-        report = ActivityReport(**activity.model_dump())
-        try:
-            async with intake.sessions.begin() as session:
-                activity_id = await intake.handlers.record_activity(session, lead_id, report)
-        except LeadNotFound:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no lead {lead_id}") from None
-        return ActivityAccepted(activity_id=activity_id)
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        # FastAPI's own answer echoes each bad input: that would send a secret back, and fail
+        # to encode a string holding an unpaired surrogate. Where and why suffices.
+        return JSONResponse(
+            {
+                "detail": [
+                    {
+                        "loc": [
+                            part if isinstance(part, int) else storable(str(part))
+                            for part in problem["loc"]
+                        ],
+                        "msg": storable(str(problem["msg"])),
+                        "type": problem["type"],
+                    }
+                    for problem in error.errors()
+                ]
+            },
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
 
-    @app.get(
-        "/leads/{lead_id}",
-        dependencies=authorised,
-        responses={
-            401: {"description": "Missing or unknown API key"},
-            404: {"description": "No such lead"},
-        },
-    )
-    async def get_lead(lead_id: uuid.UUID, intake: IntakeDep) -> LeadView:
-        """The lead with its timeline: received, routed, activity, SLA steps."""
-        try:
-            async with intake.sessions() as session:
-                view = await intake.handlers.get_lead(session, lead_id)
-        except LeadNotFound:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no lead {lead_id}") from None
-        return LeadView.model_validate(view)
+    @app.exception_handler(DataError)
+    async def unstorable_value(request: Request, error: Exception) -> Response:
+        # A last line of defence: validation should refuse such values before the database does.
+        log.warning("unstorable_value", path=request.url.path, error=repr(error))
+        return JSONResponse(
+            {"detail": "a value cannot be stored (out of range or not valid text)"},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+    app.include_router(webhooks.router)
+    app.include_router(leads_api.router)
+    app.include_router(admin_api.router)
 
     @app.get("/healthz")
     async def health() -> dict[str, str]:

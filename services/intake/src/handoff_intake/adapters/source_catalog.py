@@ -1,0 +1,225 @@
+"""Configured sources: stored in intake's database, loadable from YAML, cached in memory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import limits
+import phonenumbers
+import yaml
+from pydantic import ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import RowMapping, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handoff_intake.adapters.tables import sources
+from handoff_intake.domain.leads import SourceDefaults
+from handoff_intake.domain.normalise import StorableInput
+from handoff_intake.sources.base import SourceConfig
+from handoff_intake.sources.registry import known_kinds
+from handoff_shared.clock import Clock
+from handoff_shared.db import insert_ignoring_conflicts
+
+SOURCE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+MAX_ACTIVE_SECRETS = 2
+MISS_RELOAD_SECONDS = 1.0
+SECRET_LIKE_OPTIONS = ("secret", "token", "password", "key")
+
+Secret = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class SourceSettings(StorableInput):
+    """A source's configuration, as the admin API and the sources file give it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Annotated[str, Field(description="Which adapter parses it; see /admin/source-kinds")]
+    secrets: list[Secret] = Field(
+        default_factory=list,
+        max_length=MAX_ACTIVE_SECRETS,
+        description="Signing secrets or shared tokens; two are active during a rotation",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Adapter options, such as a generic source's field_map"
+    )
+    default_region: Annotated[str, Field(min_length=2, max_length=2)] | None = Field(
+        default=None, description="ISO 3166 region for phone numbers written without +country"
+    )
+    default_campaign: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    default_lead_source: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    rate_limit: Annotated[str, Field(max_length=64, examples=["100/second"])] | None = None
+    enabled: bool = True
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in known_kinds():
+            raise ValueError(f"unknown kind; one of {', '.join(known_kinds())}")
+        return kind
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, region: str | None) -> str | None:
+        if region is None:
+            return None
+        if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError("not a region phone numbers are known for (ISO 3166 alpha-2)")
+        return region.upper()
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parsable_rate(cls, rate: str | None) -> str | None:
+        if rate is not None:
+            try:
+                limits.parse(rate)
+            except ValueError:
+                raise ValueError("not a rate such as '100/second' or '5000/minute'") from None
+        return rate
+
+
+class SourceDefinition(SourceSettings):
+    """A source with its id, as the sources file lists them."""
+
+    id: Annotated[str, Field(pattern=SOURCE_ID_PATTERN)]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A configured source as the webhook endpoint uses it."""
+
+    config: SourceConfig
+    defaults: SourceDefaults
+    rate_limit: str | None
+    enabled: bool
+
+
+def secret_hint(secret: str) -> str:
+    """Enough of a secret to tell two apart, never enough to use: the last 4 of a long one."""
+    return f"…{secret[-4:]}" if len(secret) >= 16 else "…"
+
+
+def masked_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Options with secret-looking values (tokens, passwords) replaced by hints."""
+    return {
+        name: secret_hint(str(value))
+        if any(marker in name.lower() for marker in SECRET_LIKE_OPTIONS) and value
+        else value
+        for name, value in options.items()
+    }
+
+
+class SourceCatalog:
+    """Reads and writes sources; the webhook path reads a copy refreshed every few seconds."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, ttl_seconds: float
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._ttl = ttl_seconds
+        self._cached: dict[str, Source] = {}
+        self._loaded_at = float("-inf")
+
+    async def get(self, source_id: str) -> Source | None:
+        age = time.monotonic() - self._loaded_at
+        if age > self._ttl or (source_id not in self._cached and age > MISS_RELOAD_SECONDS):
+            await self.reload()
+        return self._cached.get(source_id)
+
+    async def reload(self) -> None:
+        async with self._sessions() as session:
+            rows = (await session.execute(select(sources))).mappings().all()
+        self._cached = {row["id"]: _source(row) for row in rows}
+        self._loaded_at = time.monotonic()
+
+    async def put(self, session: AsyncSession, definition: SourceDefinition) -> bool:
+        """Create or replace a source; True when it was created."""
+        now = self._clock.now()
+        values = {**definition.model_dump(exclude={"id"}), "updated_at": now}
+        created = await session.execute(
+            insert_ignoring_conflicts(session, sources)
+            .values(id=definition.id, created_at=now, **values)
+            .returning(sources.c.id)
+        )
+        if created.first() is not None:
+            return True
+        await session.execute(update(sources).where(sources.c.id == definition.id).values(values))
+        return False
+
+    async def add_secret(
+        self, session: AsyncSession, source_id: str, secret: str
+    ) -> SourceDefinition | None:
+        """Make `secret` the newest; the one before stays active until the next rotation."""
+        current = await session.scalar(
+            select(sources.c.secrets).where(sources.c.id == source_id).with_for_update()
+        )
+        if current is None:
+            return None
+        kept = [secret, *[old for old in current if old != secret]][:MAX_ACTIVE_SECRETS]
+        await session.execute(
+            update(sources)
+            .where(sources.c.id == source_id)
+            .values(secrets=kept, updated_at=self._clock.now())
+        )
+        return await self.find(session, source_id)
+
+    async def remove(self, session: AsyncSession, source_id: str) -> bool:
+        removed = await session.execute(
+            delete(sources).where(sources.c.id == source_id).returning(sources.c.id)
+        )
+        return removed.first() is not None
+
+    async def find(self, session: AsyncSession, source_id: str) -> SourceDefinition | None:
+        row = (
+            (await session.execute(select(sources).where(sources.c.id == source_id)))
+            .mappings()
+            .first()
+        )
+        return None if row is None else _definition(row)
+
+    async def listing(self, session: AsyncSession) -> list[SourceDefinition]:
+        rows = (await session.execute(select(sources).order_by(sources.c.id))).mappings().all()
+        return [_definition(row) for row in rows]
+
+
+def load_sources_file(path: Path) -> list[SourceDefinition]:
+    """The sources a YAML file lists (`sources: [{id, kind, secrets, ...}]`); ValueError if bad."""
+    document = yaml.safe_load(path.read_text()) or {}
+    entries = document.get("sources", []) if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: expected a mapping with a 'sources' list")
+    try:
+        return [SourceDefinition.model_validate(entry) for entry in entries]
+    except ValidationError as error:
+        # Only locations and messages: the input itself may hold secrets.
+        problems = "; ".join(
+            f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors()
+        )
+        raise ValueError(f"{path}: {problems}") from None
+
+
+def _definition(row: RowMapping) -> SourceDefinition:
+    return SourceDefinition.model_construct(
+        **{name: row[name] for name in SourceDefinition.model_fields}
+    )
+
+
+def _source(row: RowMapping) -> Source:
+    return Source(
+        config=SourceConfig(
+            source_id=row["id"],
+            kind=row["kind"],
+            secrets=tuple(row["secrets"]),
+            options=row["options"],
+        ),
+        defaults=SourceDefaults(
+            region=row["default_region"],
+            campaign=row["default_campaign"],
+            lead_source=row["default_lead_source"],
+        ),
+        rate_limit=row["rate_limit"],
+        enabled=row["enabled"],
+    )
