@@ -9,6 +9,7 @@ help:
 	@echo "make run    set up, start Kafka and the three services (SQLite), Ctrl-C stops"
 	@echo "make test   set up and run lint, type checks and every test (real Kafka and PostgreSQL)"
 	@echo "make lint   ruff and mypy only;  make unit  the tests that need no infrastructure"
+	@echo "make bench  the benchmarks behind BENCHMARKS.md (several minutes; real stack)"
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -30,6 +31,14 @@ test: lint
 
 unit: setup
 	$(UV) run pytest -m "not integration"
+
+bench: setup
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(UV) run python benchmarks/intake_webhooks.py
+	$(UV) run python benchmarks/router_fairness.py
+	$(UV) run python benchmarks/router_cluster.py --instances 1 --leads 3000
+	$(UV) run python benchmarks/router_cluster.py --instances 3 --leads 2000
+	$(UV) run python benchmarks/sla_timers.py
 
 run: setup
 	$(UV) run python -m handoff_devstack.stack --run-dir $(RUN_DIR)
