@@ -97,7 +97,7 @@ async def decided(connection: asyncpg.Connection) -> int:
     return int(await connection.fetchval("SELECT count(*) FROM router.decisions"))
 
 
-async def run(instances: int, leads: int) -> None:
+async def run(instances: int, leads: int, log_level: str) -> None:
     ensure_server()
     name = f"handoff_bench_cluster_{uuid.uuid4().hex[:6]}"
     url = await create_database(name)
@@ -113,7 +113,7 @@ async def run(instances: int, leads: int) -> None:
             "ROUTER_DATABASE_URL": url,
             "ROUTER_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "ROUTER_ROSTER_FILE": str(folder / "roster.yaml"),
-            "ROUTER_LOG_LEVEL": "WARNING",
+            "ROUTER_LOG_LEVEL": log_level,
         }
         processes += [
             start_router(env, number, folder / f"router-{number}.log")
@@ -169,5 +169,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--instances", type=int, default=3)
     parser.add_argument("--leads", type=int, default=3000)
+    parser.add_argument("--log-level", default="WARNING", help="the routers' (logs in /tmp)")
     arguments = parser.parse_args()
-    asyncio.run(run(arguments.instances, arguments.leads))
+    asyncio.run(run(arguments.instances, arguments.leads, arguments.log_level))

@@ -165,6 +165,88 @@ async def test_weighted_rotation_capacity_and_overflow_across_concurrent_transac
     assert alerts == 4
 
 
+async def test_a_batch_in_one_transaction_keeps_capacity_rotation_and_takes_back_its_own_leads(
+    router: Router,
+) -> None:
+    # One transaction, as the consumer handles a polled batch: seats are read once under the
+    # team lock and the inserts wait for the commit, yet every guarantee holds within it.
+    events = [received(**HOT) for _ in range(12)]
+    rejected = LeadActivityRecorded.build(
+        source="test",
+        time=MONDAY,
+        data=LeadActivityData(
+            activity_id=uuid.uuid4(),
+            lead_id=events[0].data.lead_id,
+            kind="rejected",
+            occurred_at=MONDAY,
+            reason="wrong territory",
+        ),
+    )
+    async with router.sessions.begin() as session:
+        for event in [*events[:3], rejected, *events[3:], events[1]]:
+            await router.handlers.handle(session, event)
+    async with router.sessions() as session:
+        per_rep = Counter(
+            dict(
+                (
+                    await session.execute(
+                        select(assignments.c.rep_id, func.count())
+                        .where(assignments.c.status == "open")
+                        .group_by(assignments.c.rep_id)
+                    )
+                ).all()
+            )
+        )
+        first_lead = (
+            await session.execute(
+                select(assignments.c.rep_id, assignments.c.status)
+                .where(assignments.c.lead_id == events[0].data.lead_id)
+                .order_by(assignments.c.sequence)
+            )
+        ).all()
+        credits = dict(
+            (
+                await session.execute(text("SELECT rep_id, current_weight FROM rotation_credits"))
+            ).all()
+        )
+        stamped = await session.scalar(
+            text("SELECT count(*) FROM reps WHERE last_assigned_at IS NOT NULL")
+        )
+        outcomes = Counter(
+            (await session.execute(text("SELECT outcome FROM decisions"))).scalars().all()
+        )
+    assert per_rep == {"ana": 4, "ben": 4}
+    assert [row.status for row in first_lead] == ["rejected", "open"]
+    assert first_lead[0].rep_id != first_lead[1].rep_id
+    assert outcomes == {"mql": 8, "queued": 4}
+    assert sum(credits.values()) == 0 and set(credits) == {"ana", "ben"}
+    assert stamped == 2
+
+
+async def test_concurrent_batches_share_the_team_lock_so_capacity_holds(router: Router) -> None:
+    # Two instances' batches at once: the second waits for the first's commit, then reads the
+    # seats the first left behind; East holds eight open leads at most.
+    async def batch(events: list[LeadReceived]) -> None:
+        async with router.sessions.begin() as session:
+            for event in events:
+                await router.handlers.handle(session, event)
+
+    await asyncio.gather(*(batch([received(**HOT) for _ in range(7)]) for _ in range(2)))
+    async with router.sessions() as session:
+        per_rep = Counter(
+            dict(
+                (
+                    await session.execute(
+                        select(assignments.c.rep_id, func.count()).group_by(assignments.c.rep_id)
+                    )
+                ).all()
+            )
+        )
+        queued = await session.scalar(select(func.count()).select_from(queued_leads))
+    assert per_rep == {"ana": 4, "ben": 4}
+    assert queued == 6
+
+
 async def test_rejection_reassigns_to_another_rep_and_account_owner_gets_the_next_lead(
     router: Router,
 ) -> None:

@@ -7,12 +7,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, case, delete, func, insert, select, update
+from sqlalchemy import (
+    Select,
+    String,
+    Uuid,
+    bindparam,
+    cast,
+    delete,
+    insert,
+    literal,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff_router.adapters.config_store import ConfigStore, RouterConfig
@@ -23,24 +36,17 @@ from handoff_router.adapters.tables import (
     decisions,
     queued_leads,
     reps,
-    rotation_credits,
-    rotations,
     shadow_results,
     signals,
 )
-from handoff_router.domain.assignment import (
-    Pick,
-    Rep,
-    Seat,
-    unavailable_because,
-    weighted_round_robin,
-)
+from handoff_router.adapters.unit_of_work import already_locked, flush, insert_at_commit, lock_team
+from handoff_router.domain.assignment import Pick, unavailable_because, weighted_round_robin
 from handoff_router.domain.assignment import choose_team as match_routing_rule
 from handoff_router.domain.facts import EmailDomainLists, email_type, lead_facts
 from handoff_router.domain.qualification import Signal
 from handoff_router.messages import assignment_message, nurture_message, overflow_message
 from handoff_shared.clock import Clock
-from handoff_shared.db import insert_ignoring_conflicts
+from handoff_shared.db import UtcDateTime, insert_ignoring_conflicts
 from handoff_shared.events import (
     LeadActivityData,
     LeadActivityRecorded,
@@ -55,7 +61,6 @@ from handoff_shared.events import (
     LeadUpdated,
     Qualification,
     RoutingDecision,
-    WorkingHours,
     deterministic_id,
 )
 from handoff_shared.notify import Channel, Notifier
@@ -100,14 +105,14 @@ class RouterHandlers:
     async def handle(self, session: AsyncSession, event: LeadEvent) -> None:
         match event:
             case LeadReceived(data=lead):
-                await self._record_signal(session, lead, lead.received_at)
-                await self._route(session, lead, requalifying=False)
+                await self._route(session, lead, lead.received_at, requalifying=False)
             case LeadUpdated(data=update_data):
-                await self._record_signal(session, update_data.lead, event.time)
-                await self._route(session, update_data.lead, requalifying=True)
+                await self._route(session, update_data.lead, event.time, requalifying=True)
             case LeadActivityRecorded(data=activity):
+                await flush(session)
                 await self._on_activity(session, activity)
             case LeadRecycled(data=step):
+                await flush(session)
                 await self._take_back(
                     session,
                     step.lead_id,
@@ -116,44 +121,78 @@ class RouterHandlers:
                     recycle_to=step.recycle_to,
                 )
 
-    async def _record_signal(self, session: AsyncSession, lead: LeadSnapshot, at: datetime) -> None:
-        if lead.form_type:
-            await session.execute(
-                insert(signals).values(lead_id=lead.lead_id, kind=lead.form_type, occurred_at=at)
-            )
-
     async def _route(
-        self, session: AsyncSession, lead: LeadSnapshot, *, requalifying: bool
+        self, session: AsyncSession, lead: LeadSnapshot, at: datetime, *, requalifying: bool
     ) -> None:
-        if await self._holder(session, lead.lead_id) is not None:
+        history = await self._history(session, lead.lead_id, self._account_domain(lead))
+        if lead.form_type:
+            insert_at_commit(
+                session,
+                signals,
+                lead_id=lead.lead_id,
+                kind=lead.form_type,
+                occurred_at=at,
+            )
+            history.signals.append(Signal(lead.form_type, at))
+        if history.holder is not None:
             return  # an updated lead that a rep already works stays with that rep
-        previous = await session.scalar(
-            select(decisions.c.outcome).where(decisions.c.lead_id == lead.lead_id)
-        )
+        previous = history.outcome
         if requalifying and previous is None:
             return  # the update overtook its lead.received; that event will route the lead
         config = await self._config.current()
-        qualification = await self._qualify(session, config, lead)
-        await self._record_decision(session, lead, qualification, first=previous is None)
+        qualification = await self._qualify(session, config, lead, history.signals)
+        outcome = previous
         if qualification.is_mql:
             if previous != "queued":
-                await self._assign(session, config, lead, qualification)
-        elif previous != "nurture":
-            await self._nurture(
-                session,
-                lead,
-                f"not sales-ready: {'; '.join(qualification.reasons)}",
-                qualification,
-                key=qualification.policy_version,
-            )
+                # Only a lead decided before can sit in the overflow queue.
+                assigned = await self._assign(
+                    session, config, lead, qualification, history, may_be_queued=bool(previous)
+                )
+                outcome = "mql" if assigned else "queued"
+        else:
+            if previous != "nurture":
+                await self._nurture(
+                    session,
+                    lead,
+                    f"not sales-ready: {'; '.join(qualification.reasons)}",
+                    qualification,
+                    key=qualification.policy_version,
+                )
+            outcome = "nurture"
+        await self._record_decision(session, lead, qualification, previous, outcome)
+
+    async def _history(
+        self, session: AsyncSession, lead_id: uuid.UUID, account_domain: str | None
+    ) -> LeadHistory:
+        """The lead's decision, assignments, signals and account owner, in one round trip."""
+        await flush(session, lead_id)
+        query = _HISTORY_WITH_OWNER if account_domain is not None else _HISTORY
+        rows = await session.execute(query, {"lead_id": lead_id, "domain": account_domain})
+        history = LeadHistory(lead_id)
+        for row in rows:
+            if row.tag == "decision":
+                history.outcome = row.name
+            elif row.tag == "assignment":
+                history.assignments += 1
+                if row.status in HOLDING_STATUSES:
+                    history.holder = Holding(
+                        _assignment_id(lead_id, row.number), row.name, row.status, row.team
+                    )
+                else:
+                    history.had_it.add(row.name)
+            elif row.tag == "signal":
+                history.signals.append(Signal(row.name, row.at))
+            else:
+                history.owner = (row.name, row.team)
+        return history
 
     async def _qualify(
-        self, session: AsyncSession, config: RouterConfig, lead: LeadSnapshot
+        self,
+        session: AsyncSession,
+        config: RouterConfig,
+        lead: LeadSnapshot,
+        seen: list[Signal],
     ) -> Qualification:
-        rows = await session.execute(
-            select(signals.c.kind, signals.c.occurred_at).where(signals.c.lead_id == lead.lead_id)
-        )
-        seen = [Signal(row.kind, row.occurred_at) for row in rows]
         now = self._clock.now()
         qualification = config.policy.qualify(
             lead, signals=seen, now=now, email_lists=self._email_lists
@@ -186,70 +225,62 @@ class RouterHandlers:
         config: RouterConfig,
         lead: LeadSnapshot,
         qualification: Qualification,
+        history: LeadHistory,
+        *,
+        may_be_queued: bool,
     ) -> bool:
-        """Hand the lead to a rep, or park it in the overflow queue; True if assigned."""
+        """Hand the lead to a rep, or park it in the overflow queue; True if assigned.
+
+        The caller records the decision's outcome: `mql` if assigned, `queued` if not.
+        """
         now = self._clock.now()
-        had_it = frozenset(
-            (
-                await session.scalars(
-                    select(assignments.c.rep_id).where(
-                        assignments.c.lead_id == lead.lead_id,
-                        assignments.c.status.not_in(HOLDING_STATUSES),
-                    )
-                )
-            ).all()
-        )
+        had_it = frozenset(history.had_it)
         facts = lead_facts(lead, self._email_lists)
         owner_note = ""
-        domain = self._account_domain(lead)
-        if domain is not None:
-            owner = (
-                await session.execute(
-                    select(reps).where(
-                        reps.c.rep_id
-                        == select(account_owners.c.rep_id)
-                        .where(account_owners.c.domain == domain)
-                        .scalar_subquery()
-                    )
+        if history.owner is not None:
+            owner_id, owner_team = history.owner
+            owner_seat = (await lock_team(session, owner_team)).seats.get(owner_id)
+            reason = unavailable_because(owner_seat, now, had_it) if owner_seat else "not found"
+            if owner_seat is not None and reason is None:
+                owner_rep = owner_seat.rep
+                await self._commit_pick(
+                    session,
+                    lead,
+                    qualification,
+                    Pick(owner_rep, {}, [owner_rep.rep_id]),
+                    RoutingDecision(
+                        rule=f"account_owner:{self._account_domain(lead)}",
+                        team=owner_rep.team,
+                        candidates=[owner_rep.rep_id],
+                        reason=f"{owner_rep.name} owns the account {self._account_domain(lead)}",
+                    ),
+                    history,
+                    may_be_queued=may_be_queued,
                 )
-            ).first()
-            if owner is not None:
-                owner_rep = _rep(owner)
-                seats = await self._lock_team_seats(session, owner_rep.team, only=owner_rep.rep_id)
-                reason = unavailable_because(seats[0], now, had_it) if seats else "not found"
-                if reason is None:
-                    await self._commit_pick(
-                        session,
-                        lead,
-                        qualification,
-                        Pick(owner_rep, {}, [owner_rep.rep_id]),
-                        RoutingDecision(
-                            rule=f"account_owner:{domain}",
-                            team=owner_rep.team,
-                            candidates=[owner_rep.rep_id],
-                            reason=f"{owner_rep.name} owns the account {domain}",
-                        ),
-                    )
-                    return True
-                owner_note = f"; account owner {owner_rep.rep_id} unavailable: {reason}"
+                return True
+            owner_note = f"; account owner {owner_id} unavailable: {reason}"
         rule = match_routing_rule(config.routing_rules, facts)
         if rule is None:
-            await self._queue(session, lead, None, "no routing rule matches the lead")
+            await self._queue(
+                session,
+                lead,
+                None,
+                "no routing rule matches the lead",
+                may_be_queued=may_be_queued,
+            )
             return False
-        seats = await self._lock_team_seats(session, rule.team)
+        seats = (await lock_team(session, rule.team)).ordered()
         pick = weighted_round_robin(seats, now, str(lead.lead_id), had_it)
         if pick is None:
             skipped = {seat.rep.rep_id: unavailable_because(seat, now, had_it) for seat in seats}
             await self._queue(
-                session, lead, rule.team, f"nobody eligible in {rule.team}: {skipped}"
+                session,
+                lead,
+                rule.team,
+                f"nobody eligible in {rule.team}: {skipped}",
+                may_be_queued=may_be_queued,
             )
             return False
-        await session.execute(
-            update(rotation_credits)
-            .where(rotation_credits.c.team == rule.team)
-            .where(rotation_credits.c.rep_id.in_(list(pick.current_weights)))
-            .values(current_weight=_case_by_rep(pick.current_weights))
-        )
         weights = {seat.rep.rep_id: seat.rep.weight for seat in seats}
         await self._commit_pick(
             session,
@@ -266,6 +297,8 @@ class RouterHandlers:
                 ),
                 skipped=pick.skipped,
             ),
+            history,
+            may_be_queued=may_be_queued,
         )
         return True
 
@@ -276,38 +309,35 @@ class RouterHandlers:
         qualification: Qualification,
         pick: Pick,
         routing: RoutingDecision,
+        history: LeadHistory,
+        *,
+        may_be_queued: bool,
     ) -> None:
         now = self._clock.now()
         rep = pick.rep
-        sequence = 1 + int(
-            await session.scalar(
-                select(func.count())
-                .select_from(assignments)
-                .where(assignments.c.lead_id == lead.lead_id)
-            )
-            or 0
-        )
-        assignment_id = uuid.UUID(deterministic_id("assignment", lead.lead_id, sequence))
+        sequence = history.assignments + 1
+        assignment_id = _assignment_id(lead.lead_id, sequence)
         # The partial unique index on holding assignments makes a second concurrent assignment
-        # of the same lead fail here, so the loser's transaction rolls back and is retried.
-        await session.execute(
-            insert(assignments).values(
-                assignment_id=assignment_id,
-                lead_id=lead.lead_id,
-                sequence=sequence,
-                rep_id=rep.rep_id,
-                team=routing.team,
-                status="open",
-                assigned_at=now,
+        # of the same lead fail (at the latest on commit), so the loser's transaction rolls back
+        # and is retried.
+        insert_at_commit(
+            session,
+            assignments,
+            assignment_id=assignment_id,
+            lead_id=lead.lead_id,
+            sequence=sequence,
+            rep_id=rep.rep_id,
+            team=routing.team,
+            status="open",
+            assigned_at=now,
+            closed_reason=None,
+        )
+        # The team is locked: the new load, credit and last-assignment time are written at commit.
+        (await lock_team(session, routing.team)).record_pick(pick, now)
+        if may_be_queued:
+            await session.execute(
+                delete(queued_leads).where(queued_leads.c.lead_id == lead.lead_id)
             )
-        )
-        await session.execute(
-            update(reps).where(reps.c.rep_id == rep.rep_id).values(last_assigned_at=now)
-        )
-        await session.execute(delete(queued_leads).where(queued_leads.c.lead_id == lead.lead_id))
-        await session.execute(
-            update(decisions).where(decisions.c.lead_id == lead.lead_id).values(outcome="mql")
-        )
         data = LeadAssignedData(
             assignment_id=assignment_id,
             lead_id=lead.lead_id,
@@ -340,20 +370,27 @@ class RouterHandlers:
             )
 
     async def _queue(
-        self, session: AsyncSession, lead: LeadSnapshot, team: str | None, reason: str
+        self,
+        session: AsyncSession,
+        lead: LeadSnapshot,
+        team: str | None,
+        reason: str,
+        *,
+        may_be_queued: bool,
     ) -> None:
         """Park a sales-ready lead nobody can take now; ops are alerted once per parking."""
         now = self._clock.now()
-        await session.execute(
-            update(decisions).where(decisions.c.lead_id == lead.lead_id).values(outcome="queued")
-        )
-        parked = await session.scalar(
-            insert_ignoring_conflicts(session, queued_leads)
-            .values(lead_id=lead.lead_id, team=team, reason=reason[:2000], queued_at=now)
-            .returning(queued_leads.c.lead_id)
-        )
-        if parked is None:
-            return
+        row = {"lead_id": lead.lead_id, "team": team, "reason": reason[:2000], "queued_at": now}
+        if may_be_queued:
+            parked = await session.scalar(
+                insert_ignoring_conflicts(session, queued_leads)
+                .values(**row)
+                .returning(queued_leads.c.lead_id)
+            )
+            if parked is None:
+                return
+        else:
+            insert_at_commit(session, queued_leads, **row)
         log.warning("lead_overflowed", lead_id=str(lead.lead_id), team=team, reason=reason)
         message = overflow_message(lead, team, reason)
         key = deterministic_id("overflow", lead.lead_id, now.isoformat())
@@ -364,6 +401,7 @@ class RouterHandlers:
 
     async def retry_queued(self, session: AsyncSession, limit: int = 50) -> int:
         """Try again to assign parked leads (reps may have freed up); returns how many left."""
+        await flush(session)
         config = await self._config.current()
         rows = (
             await session.execute(
@@ -378,9 +416,11 @@ class RouterHandlers:
         for row in rows:
             lead = LeadSnapshot.model_validate(row.lead)
             qualification = Qualification.model_validate(row.qualification)
-            if await self._holder(session, lead.lead_id) is None and await self._assign(
-                session, config, lead, qualification
+            history = await self._history(session, lead.lead_id, self._account_domain(lead))
+            if history.holder is None and await self._assign(
+                session, config, lead, qualification, history, may_be_queued=True
             ):
+                await self._set_outcome(session, lead.lead_id, "mql")
                 assigned += 1
         return assigned
 
@@ -394,7 +434,7 @@ class RouterHandlers:
                 rejection_reason=activity.reason,
             )
         elif activity.kind == "accepted":
-            holder = await self._holder(session, activity.lead_id)
+            holder = (await self._history(session, activity.lead_id, None)).holder
             if holder is None:
                 return
             await session.execute(
@@ -402,6 +442,7 @@ class RouterHandlers:
                 .where(assignments.c.assignment_id == holder.assignment_id)
                 .values(status="accepted")
             )
+            self._released(session, holder)
             await self._claim_account(session, activity.lead_id, holder.rep_id)
         elif activity.kind in ("converted", "won"):
             await session.execute(
@@ -415,6 +456,14 @@ class RouterHandlers:
                 .where(decisions.c.lead_id == activity.lead_id, decisions.c.converted.is_(None))
                 .values(converted=False)
             )
+
+    @staticmethod
+    def _released(session: AsyncSession, holder: Holding) -> None:
+        """An open lead stopped counting against its rep's capacity; a locked team sees it."""
+        if holder.status == "open":
+            locked = already_locked(session, holder.team) if holder.team else None
+            if locked is not None:
+                locked.release(holder.rep_id)
 
     async def _claim_account(self, session: AsyncSession, lead_id: uuid.UUID, rep_id: str) -> None:
         """The first rep to accept a lead of a company becomes that account's owner."""
@@ -441,7 +490,8 @@ class RouterHandlers:
         rejection_reason: str | None = None,
         recycle_to: str | None = None,
     ) -> None:
-        holder = await self._holder(session, lead_id)
+        history = await self._history(session, lead_id, None)
+        holder = history.holder
         if holder is None:
             return  # already taken back (a rejection and a recycle can both arrive)
         await session.execute(
@@ -449,6 +499,7 @@ class RouterHandlers:
             .where(assignments.c.assignment_id == holder.assignment_id)
             .values(status="rejected" if rejected else "recycled", closed_reason=reason[:500])
         )
+        self._released(session, holder)
         stored = (
             await session.execute(
                 select(decisions.c.lead, decisions.c.qualification).where(
@@ -458,14 +509,7 @@ class RouterHandlers:
         ).first()
         config = await self._config.current()
         rerouting = config.policy.rerouting
-        so_far = int(
-            await session.scalar(
-                select(func.count())
-                .select_from(assignments)
-                .where(assignments.c.lead_id == lead_id)
-            )
-            or 0
-        )
+        so_far = history.assignments
         action = (
             rerouting.after_rejection(rejection_reason, so_far)
             if rejected
@@ -474,11 +518,16 @@ class RouterHandlers:
         lead = LeadSnapshot.model_validate(stored.lead) if stored else None
         if action == "reassign" and lead is not None and stored is not None:
             qualification = Qualification.model_validate(stored.qualification)
-            await self._assign(session, config, lead, qualification)
+            history = await self._history(session, lead_id, self._account_domain(lead))
+            assigned = await self._assign(
+                session, config, lead, qualification, history, may_be_queued=True
+            )
+            await self._set_outcome(session, lead_id, "mql" if assigned else "queued")
             return
         await self._nurture(
             session, lead, reason, None, key=str(holder.assignment_id), lead_id=lead_id
         )
+        await self._set_outcome(session, lead_id, "nurture")
 
     async def _nurture(
         self,
@@ -490,12 +539,10 @@ class RouterHandlers:
         key: str,
         lead_id: uuid.UUID | None = None,
     ) -> None:
+        """Announce that the lead goes to nurture; the caller records the decision's outcome."""
         now = self._clock.now()
         the_lead_id = lead.lead_id if lead else lead_id
         assert the_lead_id is not None
-        await session.execute(
-            update(decisions).where(decisions.c.lead_id == the_lead_id).values(outcome="nurture")
-        )
         event_id = deterministic_id("nurture", the_lead_id, reason, key)
         data = LeadNurturedData(
             lead_id=the_lead_id, reason=reason, decided_at=now, qualification=qualification
@@ -509,33 +556,32 @@ class RouterHandlers:
                 session, notification_id=event_id, channel=channel, message=message
             )
 
+    async def _set_outcome(self, session: AsyncSession, lead_id: uuid.UUID, outcome: str) -> None:
+        await session.execute(
+            update(decisions).where(decisions.c.lead_id == lead_id).values(outcome=outcome)
+        )
+
     async def _record_decision(
-        self, session: AsyncSession, lead: LeadSnapshot, qualification: Qualification, first: bool
+        self,
+        session: AsyncSession,
+        lead: LeadSnapshot,
+        qualification: Qualification,
+        previous: str | None,
+        outcome: str | None,
     ) -> None:
         values = {
             "lead": lead.model_dump(mode="json"),
             "qualification": qualification.model_dump(mode="json"),
             "policy_version": qualification.policy_version,
             "decided_at": self._clock.now(),
+            "outcome": outcome,
         }
-        if first:
-            outcome = "mql" if qualification.is_mql else "nurture"
-            await session.execute(
-                insert(decisions).values(lead_id=lead.lead_id, outcome=outcome, **values)
-            )
+        if previous is None:
+            insert_at_commit(session, decisions, lead_id=lead.lead_id, **values)
         else:
             await session.execute(
                 update(decisions).where(decisions.c.lead_id == lead.lead_id).values(**values)
             )
-
-    async def _holder(self, session: AsyncSession, lead_id: uuid.UUID) -> Any:
-        return (
-            await session.execute(
-                select(assignments.c.assignment_id, assignments.c.rep_id).where(
-                    assignments.c.lead_id == lead_id, assignments.c.status.in_(HOLDING_STATUSES)
-                )
-            )
-        ).first()
 
     def _account_domain(self, lead: LeadSnapshot) -> str | None:
         """The company domain that identifies the account; None for free or throwaway mail."""
@@ -543,76 +589,63 @@ class RouterHandlers:
             return None
         return (lead.company_domain or lead.email.rpartition("@")[2]).casefold()
 
-    async def _lock_team_seats(
-        self, session: AsyncSession, team: str, only: str | None = None
-    ) -> list[Seat]:
-        """The team's reps with their load, after locking the team's rotation row.
 
-        The row lock serialises every assignment into this team across router instances, so
-        two instances never both see a rep one below capacity, nor both spend the same credit.
-        """
-        await session.execute(
-            insert_ignoring_conflicts(session, rotations).values(pool=team, cursor=0)
-        )
-        await session.execute(
-            select(rotations.c.pool).where(rotations.c.pool == team).with_for_update()
-        )
-        query = select(reps).where(reps.c.team == team)
-        if only is not None:
-            query = query.where(reps.c.rep_id == only)
-        rows = (await session.execute(query.order_by(reps.c.rep_id))).all()
-        if not rows:
-            return []
-        ids = [row.rep_id for row in rows]
-        await session.execute(
-            insert_ignoring_conflicts(session, rotation_credits),
-            [{"team": team, "rep_id": rep_id, "current_weight": 0} for rep_id in ids],
-        )
-        load: dict[str, int] = {
-            rep_id: int(count)
-            for rep_id, count in await session.execute(
-                select(assignments.c.rep_id, func.count())
-                .where(assignments.c.rep_id.in_(ids), assignments.c.status == "open")
-                .group_by(assignments.c.rep_id)
-            )
-        }
-        credit: dict[str, int] = {
-            rep_id: int(weight)
-            for rep_id, weight in await session.execute(
-                select(rotation_credits.c.rep_id, rotation_credits.c.current_weight).where(
-                    and_(rotation_credits.c.team == team, rotation_credits.c.rep_id.in_(ids))
-                )
-            )
-        }
-        return [
-            Seat(
-                rep=_rep(row),
-                open_leads=int(load.get(row.rep_id, 0)),
-                current_weight=int(credit.get(row.rep_id, 0)),
-                last_assigned_at=row.last_assigned_at,
-            )
-            for row in rows
-        ]
+@dataclass(frozen=True)
+class Holding:
+    """The assignment that holds a lead now."""
+
+    assignment_id: uuid.UUID
+    rep_id: str
+    status: str
+    team: str | None
 
 
-def _rep(row: Any) -> Rep:
-    return Rep(
-        rep_id=row.rep_id,
-        name=row.name,
-        manager=row.manager,
-        team=row.team,
-        active=row.active,
-        weight=row.weight,
-        capacity=row.capacity,
-        time_zone=row.time_zone,
-        working_hours=WorkingHours.model_validate(row.working_hours) if row.working_hours else None,
-        away=row.away,
-        away_until=row.away_until,
-        country=row.country,
-        email=row.email,
-        slack_url=row.slack_url,
-    )
+@dataclass
+class LeadHistory:
+    """What the router already knows about a lead, read in one round trip."""
+
+    lead_id: uuid.UUID
+    outcome: str | None = None
+    holder: Holding | None = None
+    had_it: set[str] = field(default_factory=set)
+    assignments: int = 0
+    signals: list[Signal] = field(default_factory=list)
+    owner: tuple[str, str] | None = None  # the account owner's rep id and team
 
 
-def _case_by_rep(weights: dict[str, int]) -> Any:
-    return case(weights, value=rotation_credits.c.rep_id, else_=rotation_credits.c.current_weight)
+def _history_parts() -> list[Select[Any]]:
+    lead_id = bindparam("lead_id", type_=Uuid)
+    no_text, no_number, no_time = cast(null(), String), literal(None), cast(null(), UtcDateTime)
+    return [
+        select(
+            literal("decision").label("tag"),
+            decisions.c.outcome.label("name"),
+            no_text.label("status"),
+            no_text.label("team"),
+            no_number.label("number"),
+            no_time.label("at"),
+        ).where(decisions.c.lead_id == lead_id),
+        select(
+            literal("assignment"),
+            assignments.c.rep_id,
+            assignments.c.status,
+            assignments.c.team,
+            assignments.c.sequence,
+            no_time,
+        ).where(assignments.c.lead_id == lead_id),
+        select(
+            literal("signal"), signals.c.kind, no_text, no_text, no_number, signals.c.occurred_at
+        ).where(signals.c.lead_id == lead_id),
+        select(literal("owner"), reps.c.rep_id, no_text, reps.c.team, no_number, no_time)
+        .join(account_owners, account_owners.c.rep_id == reps.c.rep_id)
+        .where(account_owners.c.domain == bindparam("domain", type_=String)),
+    ]
+
+
+# Built once: building and hashing the union for every event costs more than running it.
+_HISTORY = union_all(*_history_parts()[:3])
+_HISTORY_WITH_OWNER = union_all(*_history_parts())
+
+
+def _assignment_id(lead_id: uuid.UUID, sequence: int) -> uuid.UUID:
+    return uuid.UUID(deterministic_id("assignment", lead_id, sequence))
