@@ -28,8 +28,8 @@ from handoff_shared.notify import (
 metadata = MetaData()
 NOTIFICATIONS = notifications_table(metadata)
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-SLACK = Channel("rep-slack", "slack", "http://hooks.test/slack")
-CRM = Channel("crm", "webhook", "http://crm.test/owner", secret=SECRET)
+SLACK = Channel(name="rep-slack", kind="slack", url="http://hooks.test/slack")
+CRM = Channel(name="crm", kind="webhook", url="http://crm.test/owner", secret=SECRET)
 MESSAGE = Message(
     event_type="lead.assigned",
     title="New lead for you: Ada Lovelace",

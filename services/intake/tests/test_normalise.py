@@ -2,14 +2,13 @@ import pytest
 
 from handoff_intake.domain.normalise import (
     InvalidEmail,
-    email_kind,
-    normalise_country,
     normalise_email,
     normalise_phone,
     parse_employee_count,
     storable,
     unstorable_path,
 )
+from handoff_shared.contact import country_code, email_kind
 
 
 @pytest.mark.parametrize(
@@ -78,12 +77,12 @@ def test_unusable_phone_numbers_are_none(raw: str, region: str | None) -> None:
     ],
 )
 def test_countries_become_iso_alpha_2(raw: str, code: str) -> None:
-    assert normalise_country(raw) == code
+    assert country_code(raw) == code
 
 
 @pytest.mark.parametrize("raw", ["", "Atlantis", "ZZ"])
 def test_unknown_countries_are_none(raw: str) -> None:
-    assert normalise_country(raw) is None
+    assert country_code(raw) is None
 
 
 @pytest.mark.parametrize(

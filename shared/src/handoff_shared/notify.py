@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import httpx
 import structlog
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -43,14 +44,18 @@ ChannelKind = Literal["slack", "webhook"]
 NOTIFICATIONS_WRITTEN = "handoff.notifications_written"
 
 
-@dataclass(frozen=True)
-class Channel:
-    """Where notifications go: a Slack-compatible incoming webhook or a signed JSON webhook."""
+class Channel(BaseModel):
+    """Where notifications go: a Slack-compatible incoming webhook or a signed JSON webhook.
 
-    name: str
+    Services read lists of these from settings, e.g. `[{"name", "kind", "url", "secret"}]`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
     kind: ChannelKind
-    url: str
-    secret: str | None = field(default=None, repr=False)
+    url: str = Field(pattern=r"^https?://")
+    secret: str | None = Field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

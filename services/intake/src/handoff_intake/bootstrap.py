@@ -18,11 +18,11 @@ from handoff_intake.handlers import IntakeHandlers
 from handoff_intake.settings import IntakeSettings
 from handoff_shared import db
 from handoff_shared.clock import Clock, clock_from_settings
-from handoff_shared.inbox import Inbox
 from handoff_shared.kafka import EventConsumer, KafkaPublisher
 from handoff_shared.migrations import upgrade_to_head
 from handoff_shared.outbox import Outbox, OutboxRelay
 from handoff_shared.topics import LEAD_ROUTING, LEAD_SLA
+from handoff_shared.wiring import build_messaging
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -72,20 +72,19 @@ def bootstrap(settings: IntakeSettings, clock: Clock | None = None) -> Intake:
         settings.database_url, tables.SCHEMA, pool_size=settings.database_pool_size
     )
     sessions = db.session_factory(engine)
-    publisher = KafkaPublisher(
-        settings.kafka_bootstrap_servers,
-        client_id="intake",
-        send_timeout=settings.kafka_send_timeout_seconds,
-    )
     handlers = IntakeHandlers(
         Outbox(tables.outbox, clock), clock, timedelta(days=settings.dedup_window_days)
     )
-    relay = OutboxRelay(
-        sessions,
-        tables.outbox,
-        publisher,
-        batch_size=settings.outbox_batch_size,
-        max_idle_seconds=settings.outbox_max_idle_seconds,
+    messaging = build_messaging(
+        settings,
+        service="intake",
+        group_id=settings.consumer_group,
+        sessions=sessions,
+        outbox_table=tables.outbox,
+        inbox_table=tables.inbox,
+        clock=clock,
+        consumes=[LEAD_ROUTING, LEAD_SLA],
+        handle=handlers.apply_downstream_event,
     )
     return Intake(
         settings=settings,
@@ -93,22 +92,13 @@ def bootstrap(settings: IntakeSettings, clock: Clock | None = None) -> Intake:
         engine=engine,
         sessions=sessions,
         handlers=handlers,
-        publisher=publisher,
-        relay=relay,
-        consumer=EventConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=settings.consumer_group,
-            topics=[LEAD_ROUTING.name, LEAD_SLA.name],
-            handle=handlers.apply_downstream_event,
-            sessions=sessions,
-            inbox=Inbox(tables.inbox, clock),
-            publisher=publisher,
-            max_attempts=settings.consumer_max_attempts,
-        ),
+        publisher=messaging.publisher,
+        relay=messaging.relay,
+        consumer=messaging.consumer,
         catalog=SourceCatalog(sessions, clock, settings.catalog_refresh_seconds),
         keys=KeyStore(sessions, settings.api_keys, clock, settings.catalog_refresh_seconds),
         rate_limiter=SourceRateLimiter(settings.source_rate_limit),
-        backlog=BacklogGauge(relay.pending_count, settings.backlog_refresh_seconds),
+        backlog=BacklogGauge(messaging.relay.pending_count, settings.backlog_refresh_seconds),
         http=httpx.AsyncClient(timeout=settings.upstream_timeout_seconds),
         writer=DeliveryWriter(
             sessions,

@@ -20,12 +20,12 @@ from handoff_router.handlers import Channels, RouterHandlers
 from handoff_router.settings import RouterSettings
 from handoff_shared import db
 from handoff_shared.clock import Clock, clock_from_settings
-from handoff_shared.inbox import Inbox
 from handoff_shared.kafka import EventConsumer, KafkaPublisher
 from handoff_shared.migrations import upgrade_to_head
 from handoff_shared.notify import NotificationDispatcher, Notifier
 from handoff_shared.outbox import Outbox, OutboxRelay
 from handoff_shared.topics import LEAD_ACTIVITY, LEAD_INTAKE, LEAD_SLA
+from handoff_shared.wiring import build_messaging
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SEED_LOCK_KEY = zlib.crc32(b"router:seed")
@@ -81,11 +81,6 @@ async def bootstrap(settings: RouterSettings, clock: Clock | None = None) -> Rou
             await session.execute(select(func.pg_advisory_xact_lock(SEED_LOCK_KEY)))
         await admin.seed_policy(session, settings.policy_file.read_text(encoding="utf-8"), clock)
         await admin.seed_roster(session, load_roster(settings.roster_file))
-    publisher = KafkaPublisher(
-        settings.kafka_bootstrap_servers,
-        client_id="router",
-        send_timeout=settings.kafka_send_timeout_seconds,
-    )
     config = ConfigStore(sessions, refresh_seconds=settings.config_refresh_seconds)
     all_channels = [
         *settings.notify_channels,
@@ -99,12 +94,23 @@ async def bootstrap(settings: RouterSettings, clock: Clock | None = None) -> Rou
         email_domain_lists(),
         Notifier(tables.notifications, clock),
         Channels(
-            assignment=[c.to_channel() for c in settings.notify_channels],
-            nurture=[c.to_channel() for c in settings.nurture_channels],
-            alert=[c.to_channel() for c in settings.alert_channels],
+            assignment=settings.notify_channels,
+            nurture=settings.nurture_channels,
+            alert=settings.alert_channels,
         ),
     )
     http = httpx.AsyncClient(timeout=10)
+    messaging = build_messaging(
+        settings,
+        service="router",
+        group_id=settings.consumer_group,
+        sessions=sessions,
+        outbox_table=tables.outbox,
+        inbox_table=tables.inbox,
+        clock=clock,
+        consumes=[LEAD_INTAKE, LEAD_ACTIVITY, LEAD_SLA],
+        handle=handlers.handle,
+    )
     return Router(
         settings=settings,
         clock=clock,
@@ -112,24 +118,9 @@ async def bootstrap(settings: RouterSettings, clock: Clock | None = None) -> Rou
         sessions=sessions,
         config=config,
         handlers=handlers,
-        publisher=publisher,
-        relay=OutboxRelay(
-            sessions,
-            tables.outbox,
-            publisher,
-            batch_size=settings.outbox_batch_size,
-            max_idle_seconds=settings.outbox_max_idle_seconds,
-        ),
-        consumer=EventConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=settings.consumer_group,
-            topics=[LEAD_INTAKE.name, LEAD_ACTIVITY.name, LEAD_SLA.name],
-            handle=handlers.handle,
-            sessions=sessions,
-            inbox=Inbox(tables.inbox, clock),
-            publisher=publisher,
-            max_attempts=settings.consumer_max_attempts,
-        ),
+        publisher=messaging.publisher,
+        relay=messaging.relay,
+        consumer=messaging.consumer,
         dispatcher=NotificationDispatcher(
             sessions,
             tables.notifications,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from handoff_shared.notify import Channel
@@ -13,18 +12,6 @@ from handoff_shared.settings import ServiceSettings
 
 DATA = Path(__file__).parent / "data"
 DEVELOPMENT_API_KEY = "dev-router-key-change-me"
-
-
-class ChannelSetting(BaseModel):
-    """A notification channel as configured: a Slack-compatible or signed JSON webhook."""
-
-    name: str = Field(min_length=1, max_length=100)
-    kind: Literal["slack", "webhook"]
-    url: str = Field(pattern=r"^https?://")
-    secret: str | None = None
-
-    def to_channel(self) -> Channel:
-        return Channel(name=self.name, kind=self.kind, url=self.url, secret=self.secret)
 
 
 class RouterSettings(ServiceSettings):
@@ -51,13 +38,13 @@ class RouterSettings(ServiceSettings):
     queue_retry_seconds: float = Field(
         default=30.0, gt=0, description="How often parked leads are offered to reps again"
     )
-    notify_channels: list[ChannelSetting] = Field(
+    notify_channels: list[Channel] = Field(
         default_factory=list, description="Told of every assignment (CRM owner update, team chat)"
     )
-    nurture_channels: list[ChannelSetting] = Field(
+    nurture_channels: list[Channel] = Field(
         default_factory=list, description="Told of every lead sent to nurture (marketing)"
     )
-    alert_channels: list[ChannelSetting] = Field(
+    alert_channels: list[Channel] = Field(
         default_factory=list, description="Told when a sales-ready lead finds no eligible rep"
     )
 

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handoff_shared import db
 from handoff_shared.clock import Clock, clock_from_settings
-from handoff_shared.inbox import Inbox
 from handoff_shared.kafka import EventConsumer, KafkaPublisher
 from handoff_shared.migrations import upgrade_to_head
 from handoff_shared.notify import NotificationDispatcher, Notifier
 from handoff_shared.outbox import Outbox, OutboxRelay
 from handoff_shared.topics import LEAD_ACTIVITY, LEAD_ROUTING
+from handoff_shared.wiring import build_messaging
 from handoff_sla.adapters import tables
 from handoff_sla.adapters.calendars import load_policy_book
 from handoff_sla.announce import Announcer
@@ -83,39 +83,30 @@ def bootstrap(settings: SlaSettings, clock: Clock | None = None) -> SlaMonitor:
     policies = load_policy_book(settings.policy_file)
     engine = db.create_engine(settings.database_url, tables.SCHEMA)
     sessions = db.session_factory(engine)
-    publisher = KafkaPublisher(
-        settings.kafka_bootstrap_servers,
-        client_id="sla-monitor",
-        send_timeout=settings.kafka_send_timeout_seconds,
-    )
-    channels = [setting.channel() for setting in settings.notify_channels]
+    channels = settings.notify_channels
     announcer = Announcer(Notifier(tables.notifications, clock), channels)
     handlers = SlaHandlers(
         Outbox(tables.outbox, clock), clock, policies, settings.sweep_batch_size, announcer
     )
     http = httpx.AsyncClient(timeout=10)
+    messaging = build_messaging(
+        settings,
+        service="sla-monitor",
+        group_id=settings.consumer_group,
+        sessions=sessions,
+        outbox_table=tables.outbox,
+        inbox_table=tables.inbox,
+        clock=clock,
+        consumes=[LEAD_ROUTING, LEAD_ACTIVITY],
+        handle=handlers.handle,
+    )
     return SlaMonitor(
         engine=engine,
         sessions=sessions,
         handlers=handlers,
-        publisher=publisher,
-        relay=OutboxRelay(
-            sessions,
-            tables.outbox,
-            publisher,
-            batch_size=settings.outbox_batch_size,
-            max_idle_seconds=settings.outbox_max_idle_seconds,
-        ),
-        consumer=EventConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=settings.consumer_group,
-            topics=[LEAD_ROUTING.name, LEAD_ACTIVITY.name],
-            handle=handlers.handle,
-            sessions=sessions,
-            inbox=Inbox(tables.inbox, clock),
-            publisher=publisher,
-            max_attempts=settings.consumer_max_attempts,
-        ),
+        publisher=messaging.publisher,
+        relay=messaging.relay,
+        consumer=messaging.consumer,
         dispatcher=NotificationDispatcher(
             sessions,
             tables.notifications,

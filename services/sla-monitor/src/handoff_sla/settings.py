@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from handoff_shared.notify import Channel
 from handoff_shared.settings import ServiceSettings
-
-
-class ChannelSetting(BaseModel):
-    """A notification channel as configured: `{"name", "kind", "url", "secret"}`."""
-
-    name: str = Field(min_length=1, max_length=100)
-    kind: Literal["slack", "webhook"]
-    url: str = Field(pattern=r"^https?://")
-    secret: str | None = None
-
-    def channel(self) -> Channel:
-        return Channel(name=self.name, kind=self.kind, url=self.url, secret=self.secret)
 
 
 class SlaSettings(ServiceSettings):
@@ -36,6 +23,6 @@ class SlaSettings(ServiceSettings):
     )
     sweep_batch_size: int = Field(default=1000, gt=0)
     consumer_group: str = "sla-monitor"
-    notify_channels: list[ChannelSetting] = Field(
+    notify_channels: list[Channel] = Field(
         default_factory=list, description="JSON list of channels that hear every ladder step"
     )

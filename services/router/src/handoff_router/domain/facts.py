@@ -6,12 +6,10 @@ The free-mail and disposable domain lists are handed in, so this module stays pu
 from __future__ import annotations
 
 import re
-from collections.abc import Set
 from dataclasses import dataclass
 from typing import Any
 
-import pycountry
-
+from handoff_shared.contact import country_code, email_kind
 from handoff_shared.events import LeadSnapshot
 
 DERIVED_FIELDS = frozenset(
@@ -63,8 +61,8 @@ REGIONS: dict[str, frozenset[str]] = {
 class EmailDomainLists:
     """Which email domains are free-mail providers and which are throwaway."""
 
-    free: Set[str]
-    disposable: Set[str]
+    free: frozenset[str]
+    disposable: frozenset[str]
 
 
 def email_domain(email: str) -> str:
@@ -73,12 +71,7 @@ def email_domain(email: str) -> str:
 
 def email_type(email: str, lists: EmailDomainLists) -> str:
     """`disposable`, `free` or `business`."""
-    domain = email_domain(email)
-    if domain in lists.disposable:
-        return "disposable"
-    if domain in lists.free:
-        return "free"
-    return "business"
+    return email_kind(email_domain(email), free=lists.free, disposable=lists.disposable)
 
 
 def seniority(job_title: str | None) -> str | None:
@@ -112,19 +105,9 @@ def employee_band(employee_count: int | None) -> str | None:
     return "5001+"
 
 
-def country_code(country: str | None) -> str | None:
-    """ISO 3166 alpha-2 code of a country given by code or name, or None if unknown."""
-    if not country:
-        return None
-    try:
-        return str(pycountry.countries.lookup(country.strip()).alpha_2)
-    except LookupError:
-        return None
-
-
 def region(country: str | None) -> str | None:
     """NA, LATAM, APAC or EMEA for a known country; None otherwise."""
-    code = country_code(country)
+    code = country_code(country) if country else None
     if code is None:
         return None
     return next((name for name, codes in REGIONS.items() if code in codes), "EMEA")

@@ -1,0 +1,65 @@
+"""The messaging every service is built from: a publisher, its outbox relay, and a consumer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handoff_shared.clock import Clock
+from handoff_shared.inbox import Inbox
+from handoff_shared.kafka import EventConsumer, EventHandler, KafkaPublisher
+from handoff_shared.outbox import OutboxRelay
+from handoff_shared.settings import ServiceSettings
+from handoff_shared.topics import Topic
+
+
+@dataclass(frozen=True)
+class Messaging:
+    """A service's Kafka side: what it publishes (through its outbox) and what it consumes."""
+
+    publisher: KafkaPublisher
+    relay: OutboxRelay
+    consumer: EventConsumer
+
+
+def build_messaging(
+    settings: ServiceSettings,
+    *,
+    service: str,
+    group_id: str,
+    sessions: async_sessionmaker[AsyncSession],
+    outbox_table: Table,
+    inbox_table: Table,
+    clock: Clock,
+    consumes: Sequence[Topic],
+    handle: EventHandler,
+) -> Messaging:
+    """Wire a service's publisher, relay and consumer from its settings."""
+    publisher = KafkaPublisher(
+        settings.kafka_bootstrap_servers,
+        client_id=service,
+        send_timeout=settings.kafka_send_timeout_seconds,
+    )
+    return Messaging(
+        publisher=publisher,
+        relay=OutboxRelay(
+            sessions,
+            outbox_table,
+            publisher,
+            batch_size=settings.outbox_batch_size,
+            max_idle_seconds=settings.outbox_max_idle_seconds,
+        ),
+        consumer=EventConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=group_id,
+            topics=[topic.name for topic in consumes],
+            handle=handle,
+            sessions=sessions,
+            inbox=Inbox(inbox_table, clock),
+            publisher=publisher,
+            max_attempts=settings.consumer_max_attempts,
+        ),
+    )
