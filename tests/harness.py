@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +20,10 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handoff_shared import db
 from handoff_shared.clock import write_clock_offset
 from handoff_shared.kafka import topic_partitions
 
@@ -154,3 +159,22 @@ def of_lead(
         for e in events
         if e["subject"] == lead_id and (event_type is None or e["type"] == event_type)
     ]
+
+
+@contextlib.asynccontextmanager
+async def schema_with_tables(
+    postgres_url: str, metadata: MetaData, prefix: str
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on a fresh schema holding `metadata`'s tables, for tests of shared plumbing."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    setup = db.create_engine(postgres_url, "public")
+    async with setup.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    await setup.dispose()
+    engine = db.create_engine(postgres_url, schema)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    try:
+        yield db.session_factory(engine)
+    finally:
+        await engine.dispose()

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import MetaData, select, text
+from sqlalchemy import MetaData, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
-from handoff_shared import db
 from handoff_shared.clock import ManualClock
 from handoff_shared.notify import (
     Channel,
@@ -24,6 +22,7 @@ from handoff_shared.notify import (
     notifications_table,
     render,
 )
+from tests.harness import schema_with_tables
 
 metadata = MetaData()
 NOTIFICATIONS = notifications_table(metadata)
@@ -59,16 +58,8 @@ def test_backoff_grows_and_is_capped() -> None:
 
 @pytest.fixture
 async def sessions(postgres_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    schema = f"notify_{uuid.uuid4().hex[:8]}"
-    setup = db.create_engine(postgres_url, "public")
-    async with setup.begin() as connection:
-        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    await setup.dispose()
-    engine = db.create_engine(postgres_url, schema)
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    yield db.session_factory(engine)
-    await engine.dispose()
+    async with schema_with_tables(postgres_url, metadata, "notify") as sessions:
+        yield sessions
 
 
 @pytest.mark.integration

@@ -9,17 +9,16 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handoff_devstack.kafka import create_topics
-from handoff_shared import db
 from handoff_shared.clock import SystemClock
 from handoff_shared.events import LeadEvent, LeadReceived, LeadSnapshot
 from handoff_shared.inbox import Inbox, inbox_table
 from handoff_shared.kafka import EventConsumer, KafkaPublisher
 from handoff_shared.outbox import Outbox, OutboxRelay, outbox_table
-from tests.harness import TopicReader, of_lead
+from tests.harness import TopicReader, of_lead, schema_with_tables
 
 pytestmark = pytest.mark.integration
 
@@ -38,16 +37,8 @@ CLOCK = SystemClock()
 
 @pytest.fixture
 async def sessions(postgres_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    schema = f"plumbing_{uuid.uuid4().hex[:8]}"
-    setup = db.create_engine(postgres_url, "public")
-    async with setup.begin() as connection:
-        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    await setup.dispose()
-    engine = db.create_engine(postgres_url, schema)
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    yield db.session_factory(engine)
-    await engine.dispose()
+    async with schema_with_tables(postgres_url, metadata, "plumbing") as sessions:
+        yield sessions
 
 
 def received(lead_id: uuid.UUID | None = None) -> LeadReceived:
