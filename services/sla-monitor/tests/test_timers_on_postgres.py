@@ -230,6 +230,27 @@ async def test_concurrent_sweepers_fire_every_step_exactly_once(
     assert pending == 0
 
 
+async def test_overlapping_sweeps_of_one_monitor_keep_each_leads_ladder_in_order(
+    sessions: async_sessionmaker[AsyncSession], clock: ManualClock
+) -> None:
+    sla = monitor(clock, batch_size=7)
+    leads = [uuid.uuid4() for _ in range(60)]
+    for index, lead in enumerate(leads):
+        await handle(sessions, sla, assigned(lead, at=START + index * timedelta(minutes=1)))
+    clock.set(START + 200 * H)  # every step overdue: escalations and recycles in the same sweep
+
+    taken = await asyncio.gather(*(sweep(sessions, sla) for _ in range(4)))
+
+    assert sum(taken) == 180
+    events = await published(sessions)
+    assert len({e.id for e in events}) == len(events) == 120
+    for lead in leads:
+        assert [e.type for e in events if e.data.lead_id == lead] == [
+            "lead.sla.escalated",
+            "lead.sla.recycled",
+        ]
+
+
 async def test_after_downtime_overdue_steps_fire_at_once_in_due_order(
     sessions: async_sessionmaker[AsyncSession], clock: ManualClock
 ) -> None:

@@ -19,6 +19,8 @@ class Announcer:
         self._channels = tuple(channels)
 
     async def announce(self, session: AsyncSession, event: CloudEvent) -> None:
+        if not self._channels:
+            return  # nobody listens; building the message would be wasted work per step
         message = ladder_message(event)
         if message is None:
             return

@@ -42,6 +42,7 @@ class SlaMonitor:
     http: httpx.AsyncClient
     sweep_interval: float
     sweep_batch_size: int
+    sweep_workers: int
 
     async def sweep_once(self) -> int:
         """One sweep in its own transaction; returns how many timers it took."""
@@ -49,6 +50,12 @@ class SlaMonitor:
             return await self.handlers.fire_due(session)
 
     async def sweep_forever(self) -> None:
+        """Run the sweep workers: while one writes and commits its batch, the next claims."""
+        async with asyncio.TaskGroup() as workers:
+            for _ in range(self.sweep_workers):
+                workers.create_task(self._sweep_worker())
+
+    async def _sweep_worker(self) -> None:
         """Fire due ladder steps: at once again after a full batch (catch-up after downtime),
         else nap until the next timer is due, at most the sweep interval."""
         while True:
@@ -117,4 +124,5 @@ def bootstrap(settings: SlaSettings, clock: Clock | None = None) -> SlaMonitor:
         http=http,
         sweep_interval=settings.sweep_interval_seconds,
         sweep_batch_size=settings.sweep_batch_size,
+        sweep_workers=settings.sweep_workers,
     )

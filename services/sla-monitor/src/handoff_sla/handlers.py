@@ -8,8 +8,10 @@ sweepers never deadlock; the sweep's timer rows are claimed with SKIP LOCKED.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -57,7 +59,36 @@ STEP_EVENTS: dict[str, tuple[type[CloudEvent], str]] = {
     "escalate": (SlaEscalated, "escalated"),
     "recycle": (LeadRecycled, "recycled"),
 }
+# Only what the ladder and its events read: a burst fetches thousands of these rows per batch.
+SWEPT_COLUMNS = tuple(
+    obligations.c[name]
+    for name in (
+        "obligation_id",
+        "assignment_id",
+        "lead_id",
+        "rep_id",
+        "manager",
+        "milestone",
+        "policy",
+        "state",
+        "assigned_at",
+        "escalate_at",
+        "clock",
+        "time_zone",
+        "target_seconds",
+        "recycle_to",
+    )
+)
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepClaim:
+    """A batch of due timers locked by one sweep, with their assignments' obligations."""
+
+    now: datetime
+    timers: list[DueTimer]
+    obligations: dict[uuid.UUID, Row[Any]]
 
 
 class SlaHandlers:
@@ -76,6 +107,7 @@ class SlaHandlers:
         self._policies = policies
         self._batch_size = batch_size
         self._announcer = announcer
+        self._claiming = asyncio.Lock()
 
     async def handle(self, session: AsyncSession, event: LeadEvent) -> None:
         match event:
@@ -314,6 +346,15 @@ class SlaHandlers:
     async def fire_due(self, session: AsyncSession) -> int:
         """Fire one batch of due ladder steps, oldest first; each step fires once, whoever
         sweeps. Returns how many timers were taken (fired or skipped)."""
+        # Sweeps of this process overlap, but claim in turn: a later claim that shares an
+        # assignment with an uncommitted earlier one waits for its commit, so steps still fire
+        # in due order (a lead's recycle never before its escalation).
+        async with self._claiming:
+            claim = await self._claim_due(session)
+        return 0 if claim is None else await self._fire_claimed(session, claim)
+
+    async def _claim_due(self, session: AsyncSession) -> SweepClaim | None:
+        """Lock the next batch of due timers and their assignments' obligations."""
         now = self._clock.now()
         due = [
             DueTimer(row.timer_id, row.obligation_id, row.step, row.due_at)
@@ -326,7 +367,7 @@ class SlaHandlers:
             )
         ]
         if not due:
-            return 0
+            return None
         # The whole assignment is locked, because a recycle closes the other milestones too.
         assignments = select(obligations.c.assignment_id).where(
             obligations.c.obligation_id.in_({timer.obligation_id for timer in due})
@@ -334,14 +375,19 @@ class SlaHandlers:
         rows = {
             row.obligation_id: row
             for row in await session.execute(
-                select(obligations)
+                select(*SWEPT_COLUMNS)
                 .where(obligations.c.assignment_id.in_(assignments))
                 .order_by(obligations.c.obligation_id)
                 .with_for_update()
             )
         }
+        return SweepClaim(now, due, rows)
+
+    async def _fire_claimed(self, session: AsyncSession, claim: SweepClaim) -> int:
+        """Fire a claimed batch: record it and write one event per step that fires."""
+        now, rows = claim.now, claim.obligations
         outcome = fire_due_timers(
-            due,
+            claim.timers,
             {
                 key: ObligationView(key, row.assignment_id, row.state, row.escalate_at)
                 for key, row in rows.items()
@@ -357,7 +403,7 @@ class SlaHandlers:
         if self._announcer is not None:
             for event in events:
                 await self._announcer.announce(session, event)
-        return len(due)
+        return len(claim.timers)
 
     async def _record_sweep(
         self,

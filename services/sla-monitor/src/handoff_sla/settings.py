@@ -22,6 +22,11 @@ class SlaSettings(ServiceSettings):
         default=1.0, gt=0, description="Longest nap between sweeps; shorter when a timer is due"
     )
     sweep_batch_size: int = Field(default=1000, gt=0)
+    sweep_workers: int = Field(
+        default=2,
+        gt=0,
+        description="Overlapping sweep transactions; claims are still taken in turn",
+    )
     consumer_group: str = "sla-monitor"
     notify_channels: list[Channel] = Field(
         default_factory=list, description="JSON list of channels that hear every ladder step"
