@@ -10,7 +10,22 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    and_,
+    any_,
+    bindparam,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff_intake.adapters.tables import deliveries, leads, timeline
@@ -36,6 +51,11 @@ from handoff_shared.events import (
 from handoff_shared.outbox import Outbox
 
 SOURCE = "urn:handoff:intake"
+
+# unnest yields the keys in array order, so the locks are taken in the order given.
+LOCK_IDENTITIES = text(
+    "SELECT pg_advisory_xact_lock(key) FROM unnest(CAST(:keys AS bigint[])) AS key"
+).bindparams(bindparam("keys", type_=postgresql.ARRAY(BigInteger)))
 
 
 class LeadNotFound(LookupError):
@@ -184,9 +204,15 @@ class IntakeHandlers:
     async def _recent_leads(
         self, session: AsyncSession, submissions: list[Submission], now: datetime
     ) -> Sequence[Any]:
-        same_person: list[ColumnElement[bool]] = [
-            leads.c.email.in_(sorted({item.email for item in submissions}))
-        ]
+        emails = sorted({item.email for item in submissions})
+        # PostgreSQL takes the emails as one array, so every batch size shares one prepared
+        # statement; an IN list would be prepared anew for each number of emails.
+        same_email = (
+            leads.c.email == any_(literal(emails, postgresql.ARRAY(String)))
+            if session.get_bind().dialect.name == "postgresql"
+            else leads.c.email.in_(emails)
+        )
+        same_person: list[ColumnElement[bool]] = [same_email]
         same_person += [
             and_(leads.c.source_id == item.source_id, leads.c.external_id == item.external_id)
             for item in submissions
@@ -277,10 +303,9 @@ class IntakeHandlers:
             for submission in submissions
             if submission.external_id is not None
         }
-        # Always in the same order, so two transactions never wait on each other's locks.
-        await session.execute(
-            select(*(func.pg_advisory_xact_lock(_lock_key(name)) for name in sorted(identities)))
-        )
+        # Always in the same order, so two transactions never wait on each other's locks; one
+        # array parameter keeps the statement the same (cached and prepared once) for any batch.
+        await session.execute(LOCK_IDENTITIES, {"keys": sorted(map(_lock_key, identities))})
 
     async def record_deliveries(
         self, session: AsyncSession, stored: list[tuple[Delivery, StoredAnswer, list[str]]]

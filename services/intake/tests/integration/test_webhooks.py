@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 
 from handoff_intake.adapters.tables import deliveries, leads, outbox
 from handoff_intake.bootstrap import Intake
+from handoff_intake.domain.leads import prepare_submission
+from handoff_intake.handlers import ReceiveResult
 
 from .conftest import SECRET, RunningIntake, add_source, delivery, new_email, signed
 
@@ -103,6 +105,44 @@ async def test_the_same_person_submitting_at_once_twice_makes_one_lead_then_an_u
     lead_id = answers[0].json()["leads"][0]["lead_id"]
     view = (await client.get(f"/leads/{lead_id}")).json()
     assert [entry["kind"] for entry in view["timeline"]] == ["received", *["updated"] * 3]
+
+
+async def test_one_person_in_two_transactions_at_once_makes_one_lead_then_an_update(
+    intake: tuple[httpx.AsyncClient, Intake],
+) -> None:
+    _, runtime = intake
+    email = new_email()
+
+    async def receive(first_name: str) -> list[ReceiveResult]:
+        async with runtime.sessions.begin() as session:
+            submission = prepare_submission(email, {"first_name": first_name}, {})
+            return await runtime.handlers.receive_leads(session, [submission])
+
+    (first,), (second,) = await asyncio.gather(receive("Ann"), receive("Anna"))
+    assert sorted([first.outcome, second.outcome]) == ["created", "updated"]
+    assert first.lead_id == second.lead_id
+    assert await count_leads(runtime, email) == 1
+
+
+async def test_requests_arriving_while_the_sources_are_stale_share_one_reload(
+    intake: tuple[httpx.AsyncClient, Intake], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, runtime = intake
+    source_id = await add_source(client)
+    catalog = runtime.catalog
+    reloads = 0
+    reload = catalog.reload
+
+    async def counted_reload() -> None:
+        nonlocal reloads
+        reloads += 1
+        await reload()
+
+    monkeypatch.setattr(catalog, "reload", counted_reload)
+    monkeypatch.setattr(catalog, "_loaded_at", float("-inf"))  # the cached copy has expired
+    found = await asyncio.gather(*(catalog.get(source_id) for _ in range(20)))
+    assert reloads == 1
+    assert all(source is not None and source.config.source_id == source_id for source in found)
 
 
 async def test_the_same_external_id_with_a_new_email_updates_the_lead(

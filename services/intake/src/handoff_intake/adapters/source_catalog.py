@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -122,12 +123,24 @@ class SourceCatalog:
         self._ttl = ttl_seconds
         self._cached: dict[str, Source] = {}
         self._loaded_at = float("-inf")
+        self._reloading: asyncio.Future[None] | None = None
 
     async def get(self, source_id: str) -> Source | None:
         age = time.monotonic() - self._loaded_at
         if age > self._ttl or (source_id not in self._cached and age > MISS_RELOAD_SECONDS):
-            await self.reload()
+            await self._shared_reload()
         return self._cached.get(source_id)
+
+    async def _shared_reload(self) -> None:
+        # Every request arriving while the copy is stale waits for one reload, not one each:
+        # at hundreds of requests a second a reload per request swamps the process.
+        if self._reloading is None:
+            self._reloading = asyncio.ensure_future(self.reload())
+            self._reloading.add_done_callback(self._reloaded)
+        await asyncio.shield(self._reloading)
+
+    def _reloaded(self, _reload: asyncio.Future[None]) -> None:
+        self._reloading = None
 
     async def reload(self) -> None:
         async with self._sessions() as session:
