@@ -333,3 +333,22 @@ async def test_open_obligations_of_the_first_schema_keep_their_timers(postgres_u
     await engine.dispose()
     assert [(t.step, t.due_at, t.state) for t in timers] == [("recycle", START + 72 * H, "pending")]
     assert clock_kind == "calendar"
+
+
+async def test_a_second_instance_never_fires_a_later_step_while_an_earlier_one_is_claimed(
+    sessions: async_sessionmaker[AsyncSession], clock: ManualClock
+) -> None:
+    first, second = monitor(clock), monitor(clock)  # two processes: no shared claiming lock
+    lead_id = uuid.uuid4()
+    await handle(sessions, first, assigned(lead_id))
+    clock.set(START + 200 * H)  # warning, escalation and recycle all overdue
+
+    async with sessions.begin() as claiming:
+        assert await first.fire_due(claiming) == 1  # the warning, skipped as late
+        async with sessions.begin() as meanwhile:
+            taken = await asyncio.wait_for(second.fire_due(meanwhile), timeout=10)
+        assert taken == 0, "a later step was taken while an earlier one was still uncommitted"
+    assert await sweep(sessions, second) == 2
+
+    events = [e for e in await published(sessions) if e.subject == str(lead_id)]
+    assert [e.type for e in events] == ["lead.sla.escalated", "lead.sla.recycled"]

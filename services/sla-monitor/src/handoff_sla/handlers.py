@@ -356,11 +356,23 @@ class SlaHandlers:
     async def _claim_due(self, session: AsyncSession) -> SweepClaim | None:
         """Lock the next batch of due timers and their assignments' obligations."""
         now = self._clock.now()
+        # A step waits while an earlier step of its obligation is pending, even one another
+        # instance has locked but not committed: so instances never fire a ladder out of order.
+        earlier = timers.alias("earlier")
+        earlier_pending = (
+            select(earlier.c.timer_id)
+            .where(
+                earlier.c.obligation_id == timers.c.obligation_id,
+                earlier.c.state == "pending",
+                earlier.c.due_at < timers.c.due_at,
+            )
+            .exists()
+        )
         due = [
             DueTimer(row.timer_id, row.obligation_id, row.step, row.due_at)
             for row in await session.execute(
                 select(timers.c.timer_id, timers.c.obligation_id, timers.c.step, timers.c.due_at)
-                .where(timers.c.state == "pending", timers.c.due_at <= now)
+                .where(timers.c.state == "pending", timers.c.due_at <= now, ~earlier_pending)
                 .order_by(timers.c.due_at)
                 .limit(self._batch_size)
                 .with_for_update(skip_locked=True)
