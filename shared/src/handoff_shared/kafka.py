@@ -87,6 +87,8 @@ async def topic_partitions(bootstrap_servers: str, topic: str) -> list[TopicPart
     return sorted(TopicPartition(topic, p["partition"]) for p in described["partitions"])
 
 
+STOP_TIMEOUT_SECONDS = 10.0
+
 EventHandler = Callable[[AsyncSession, LeadEvent], Awaitable[None]]
 
 # Errors that say the infrastructure is unwell, not the message: retried until it recovers.
@@ -142,7 +144,12 @@ class EventConsumer:
                     # A rebalance took the partitions; the new owner redelivers, the inbox dedupes.
                     log.warning("offset_commit_failed_after_rebalance", group=self._group_id)
         finally:
-            await consumer.stop()
+            # Leaving a group mid-rebalance can wait out the broker's rebalance timeout
+            # (minutes); uncommitted work is redelivered and deduplicated, so stop boundedly.
+            try:
+                await asyncio.wait_for(consumer.stop(), timeout=STOP_TIMEOUT_SECONDS)
+            except TimeoutError:
+                log.warning("consumer_stop_timed_out", group=self._group_id)
 
     async def _start_consumer(self) -> AIOKafkaConsumer:
         delay = 0.5

@@ -40,6 +40,9 @@ def running_intake(postgres_url: str, kafka_bootstrap: str) -> RunningIntake:
                 "public_base_url": BASE_URL,
                 "source_rate_limit": "10000/second",
                 "kafka_send_timeout_seconds": 2.0,
+                # A group of its own: an app that stops mid-join would otherwise make the next
+                # one's join (and its shutdown) wait out the broker's rebalance timeout.
+                "consumer_group": f"intake-test-{uuid.uuid4().hex[:8]}",
                 **overrides,
             }
         )
