@@ -73,7 +73,8 @@ class KafkaPublisher:
             await producer.send(record.topic, record.value, key=record.key, headers=record.headers)
             for record in records
         ]
-        await asyncio.wait_for(asyncio.gather(*deliveries), timeout=self._send_timeout)
+        async with asyncio.timeout(self._send_timeout):
+            await asyncio.gather(*deliveries)
 
 
 async def topic_partitions(bootstrap_servers: str, topic: str) -> list[TopicPartition]:
@@ -147,7 +148,8 @@ class EventConsumer:
             # Leaving a group mid-rebalance can wait out the broker's rebalance timeout
             # (minutes); uncommitted work is redelivered and deduplicated, so stop boundedly.
             try:
-                await asyncio.wait_for(consumer.stop(), timeout=STOP_TIMEOUT_SECONDS)
+                async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
+                    await consumer.stop()
             except TimeoutError:
                 log.warning("consumer_stop_timed_out", group=self._group_id)
 

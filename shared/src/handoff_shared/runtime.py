@@ -62,5 +62,8 @@ async def drain_forever(
             backoff = min(backoff * 2, 5.0)
             continue
         if done < full_batch:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that lands as its timeout fires, and this loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=max_idle_seconds)
+                async with asyncio.timeout(max_idle_seconds):
+                    await wake.wait()
