@@ -36,7 +36,7 @@ from handoff_intake.sources.payloads import (
     lead_from_answers,
     member,
 )
-from handoff_intake.sources.signing import verify_hmac
+from handoff_intake.sources.signing import verify_sha256_header
 
 
 class FacebookLeadAdsAdapter:
@@ -49,16 +49,7 @@ class FacebookLeadAdsAdapter:
     ) -> AdapterResult:
         if request.method.upper() == "GET":
             return _answer_challenge(request, config)
-        signature = request.header("x-hub-signature-256")
-        if signature is not None and not signature.startswith("sha256="):
-            raise SignatureError("X-Hub-Signature-256 must start with sha256=")
-        verify_hmac(
-            config,
-            request.body,
-            signature.removeprefix("sha256=") if signature else None,
-            "hex",
-            "X-Hub-Signature-256",
-        )
+        verify_sha256_header(config, request, "X-Hub-Signature-256", "hex")
         body = json_object(request)
         leads = []
         for entry_index, entry in enumerate(member(body, "entry", list, [], "a list")):

@@ -51,6 +51,22 @@ def verify_hmac(
         raise SignatureError(f"{what} does not match")
 
 
+def verify_sha256_header(
+    config: SourceConfig, request: InboundRequest, header: str, encoding: Encoding
+) -> None:
+    """Verify a `sha256=<digest>` header (Typeform, Meta) over the raw body."""
+    signature = request.header(header)
+    if signature is not None and not signature.startswith("sha256="):
+        raise SignatureError(f"{header} must start with sha256=")
+    verify_hmac(
+        config,
+        request.body,
+        signature.removeprefix("sha256=") if signature else None,
+        encoding,
+        header,
+    )
+
+
 def verify_token(config: SourceConfig, presented: str | None, what: str = "token") -> None:
     """Accept `presented` if it equals any configured secret."""
     if not presented:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from handoff_intake.sources.base import AdapterResult, InboundRequest, SignatureError, SourceConfig
+from handoff_intake.sources.base import AdapterResult, InboundRequest, SourceConfig
 from handoff_intake.sources.payloads import (
     Answer,
     as_text,
@@ -25,7 +25,7 @@ from handoff_intake.sources.payloads import (
     member,
     optional,
 )
-from handoff_intake.sources.signing import verify_hmac
+from handoff_intake.sources.signing import verify_sha256_header
 
 # Typed answers name their value after the type, except these.
 _VALUE_KEYS = {"choice": "label", "choices": "labels"}
@@ -40,16 +40,7 @@ class TypeformAdapter:
     async def handle(
         self, request: InboundRequest, config: SourceConfig, now: datetime, http: httpx.AsyncClient
     ) -> AdapterResult:
-        signature = request.header("typeform-signature")
-        if signature is not None and not signature.startswith("sha256="):
-            raise SignatureError("Typeform-Signature must start with sha256=")
-        verify_hmac(
-            config,
-            request.body,
-            signature.removeprefix("sha256=") if signature else None,
-            "base64",
-            "Typeform-Signature",
-        )
+        verify_sha256_header(config, request, "Typeform-Signature", "base64")
         body = json_object(request)
         event_id = member(body, "event_id", str, [], "a string")
         if body.get("event_type") != "form_response":
