@@ -81,19 +81,7 @@ async def router(router_database: str, tmp_path: Path) -> AsyncIterator[Router]:
     await asyncio.to_thread(migrate, settings)
     built = await bootstrap(settings, clock=ManualClock(MONDAY))
     async with built.sessions.begin() as session:
-        for table in (
-            "assignments",
-            "decisions",
-            "signals",
-            "queued_leads",
-            "account_owners",
-            "rotation_credits",
-            "rotations",
-            "outbox",
-            "inbox",
-            "notifications",
-            "shadow_results",
-        ):
+        for table in STATE_TABLES:
             await session.execute(text(f"DELETE FROM {table}"))
     try:
         yield built
