@@ -18,6 +18,7 @@ from handoff_shared.events import LeadEvent, LeadReceived, LeadSnapshot
 from handoff_shared.inbox import Inbox, inbox_table
 from handoff_shared.kafka import EventConsumer, KafkaPublisher
 from handoff_shared.outbox import Outbox, OutboxRelay, outbox_table
+from handoff_shared.tracing import current_traceparent
 from tests.harness import TopicReader, of_lead, schema_with_tables
 
 pytestmark = pytest.mark.integration
@@ -143,3 +144,38 @@ async def test_consumer_is_idempotent_and_dead_letters_what_it_cannot_process(
     assert {letter["_value"] for letter in dead} == {b"{not an event", poison.to_json()}
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(INBOX)) == 1
+
+
+async def test_rows_queued_for_the_commit_keep_their_own_trace_and_vanish_on_rollback(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    outbox = Outbox(OUTBOX, CLOCK)
+    first, second, dropped = received(), received(), received()
+    traces = {first.id: f"00-{'a' * 32}-{'1' * 16}-01", second.id: f"00-{'b' * 32}-{'2' * 16}-01"}
+    async with sessions.begin() as session:
+        for event in (first, second):
+            current_traceparent.set(traces[event.id])
+            outbox.add_at_commit(session, event)
+        current_traceparent.set(None)
+    with pytest.raises(RuntimeError):
+        async with sessions.begin() as session:
+            outbox.add_at_commit(session, dropped)
+            raise RuntimeError("the state change failed")
+    async with sessions.begin() as session:  # a later transaction must not inherit `dropped`
+        await session.execute(insert(EFFECTS).values(event_id="unrelated"))
+
+    async with sessions() as session:
+        rows = (await session.execute(select(OUTBOX.c.event_id, OUTBOX.c.headers))).all()
+    assert {row.event_id for row in rows} == {first.id, second.id}
+    for row in rows:
+        assert row.headers["traceparent"].split("-")[1] == traces[row.event_id].split("-")[1]
+
+
+async def test_inbox_claims_each_event_id_once_across_and_within_batches(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    inbox = Inbox(INBOX, CLOCK)
+    async with sessions.begin() as session:
+        assert await inbox.claim_many(session, [("a", "t"), ("b", "t")]) == {"a", "b"}
+    async with sessions.begin() as session:
+        assert await inbox.claim_many(session, [("b", "t"), ("c", "t"), ("c", "t")]) == {"c"}

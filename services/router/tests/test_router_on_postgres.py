@@ -104,6 +104,14 @@ async def handle(router: Router, event: Any) -> None:
         await router.handlers.handle(session, event)
 
 
+async def handle_batch(router: Router, events: list[Any]) -> None:
+    """As the consumer handles a polled batch: histories read up front, one transaction."""
+    async with router.sessions.begin() as session:
+        await router.handlers.prepare(session, events)
+        for event in events:
+            await router.handlers.handle(session, event)
+
+
 async def routed(router: Router) -> list[Any]:
     async with router.sessions() as session:
         rows = await session.execute(text("SELECT payload FROM outbox ORDER BY id"))
@@ -170,9 +178,7 @@ async def test_a_batch_in_one_transaction_keeps_capacity_rotation_and_takes_back
             reason="wrong territory",
         ),
     )
-    async with router.sessions.begin() as session:
-        for event in [*events[:3], rejected, *events[3:], events[1]]:
-            await router.handlers.handle(session, event)
+    await handle_batch(router, [*events[:3], rejected, *events[3:], events[1]])
     async with router.sessions() as session:
         per_rep = Counter(
             dict(
@@ -268,6 +274,32 @@ async def test_rejection_reassigns_to_another_rep_and_account_owner_gets_the_nex
     await handle(router, activity("rejected", "Not interested"))  # accepted leads can be rejected
     nurtured = [e for e in await routed(router) if e.type == "lead.nurtured"]
     assert nurtured[-1].data.reason == "rejected: Not interested"
+
+
+async def test_an_account_claimed_inside_a_batch_routes_its_next_lead_to_the_owner(
+    router: Router,
+) -> None:
+    # The batch's histories and owners are read before any event is handled; accepting the
+    # first lead makes its rep the account's owner, and a later lead of the same company in the
+    # same batch must see that owner, not the empty owner read up front.
+    first = received(email="a@owned-co.com", **HOT)
+    await handle(router, first)
+    (assigned,) = await routed(router)
+    accepted = LeadActivityRecorded.build(
+        source="test",
+        time=MONDAY,
+        data=LeadActivityData(
+            activity_id=uuid.uuid4(),
+            lead_id=first.data.lead_id,
+            kind="accepted",
+            occurred_at=MONDAY,
+        ),
+    )
+    second = received(email="b@owned-co.com", **HOT)
+    await handle_batch(router, [accepted, second])
+    (second_pick,) = [e for e in await routed(router) if e.subject == str(second.data.lead_id)]
+    assert second_pick.data.rep_id == assigned.data.rep_id
+    assert second_pick.data.routing.rule == "account_owner:owned-co.com"
 
 
 async def test_api_manages_reps_policies_and_shadow_mode(router: Router) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Table, event
+from sqlalchemy import DateTime, Dialect, Table, event, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 
@@ -103,8 +104,51 @@ def on_commit(
     event.listen(sessions.kw["sync_session_class"], "after_commit", after_commit)
 
 
-def insert_ignoring_conflicts(session: AsyncSession, table: Table) -> Insert:
+def insert_ignoring_conflicts(session: AsyncSession | Session, table: Table) -> Insert:
     """`INSERT ... ON CONFLICT DO NOTHING` for the session's dialect."""
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+_STAGED = "handoff.staged_inserts"
+
+
+@dataclass
+class _StagedInserts:
+    transaction: SessionTransaction | None
+    rows: dict[tuple[Table, bool], list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _staged(session: Session) -> _StagedInserts:
+    transaction = session.get_transaction()
+    staged: _StagedInserts | None = session.info.get(_STAGED)
+    if staged is None or staged.transaction is not transaction:
+        # None yet, or left over from a transaction that rolled back.
+        staged = _StagedInserts(transaction)
+        session.info[_STAGED] = staged
+        if not event.contains(session, "before_commit", _insert_staged):
+            event.listen(session, "before_commit", _insert_staged)
+    return staged
+
+
+def insert_at_commit(
+    session: AsyncSession, table: Table, row: dict[str, Any], *, ignore_conflicts: bool = False
+) -> None:
+    """Queue `row` for `table`; queued rows go in one statement per table just before the
+    commit (or at `flush_inserts`), so a transaction that handles many events pays one round
+    trip per table instead of one per row."""
+    _staged(session.sync_session).rows.setdefault((table, ignore_conflicts), []).append(row)
+
+
+async def flush_inserts(session: AsyncSession) -> None:
+    """Insert every queued row now, before something reads those tables back."""
+    await session.run_sync(_insert_staged)
+
+
+def _insert_staged(session: Session) -> None:
+    staged = _staged(session)
+    batches, staged.rows = staged.rows, {}
+    for (table, ignore_conflicts), rows in batches.items():
+        statement = insert_ignoring_conflicts(session, table) if ignore_conflicts else insert(table)
+        session.execute(statement, rows)

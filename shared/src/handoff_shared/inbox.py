@@ -30,15 +30,13 @@ class Inbox:
     async def claim_many(self, session: AsyncSession, events: list[tuple[str, str]]) -> set[str]:
         """The ids among `events` (id, type) seen for the first time, claimed in one statement."""
         now = self._clock.now()
+        # Rows as parameters, not in the statement: one cached statement for any batch size.
         claimed = await session.scalars(
-            insert_ignoring_conflicts(session, self._table)
-            .values(
-                [
-                    {"event_id": event_id, "event_type": event_type, "processed_at": now}
-                    for event_id, event_type in dict(events).items()
-                ]
-            )
-            .returning(self._table.c.event_id)
+            insert_ignoring_conflicts(session, self._table).returning(self._table.c.event_id),
+            [
+                {"event_id": event_id, "event_type": event_type, "processed_at": now}
+                for event_id, event_type in dict(events).items()
+            ],
         )
         return set(claimed)
 

@@ -91,6 +91,9 @@ async def topic_partitions(bootstrap_servers: str, topic: str) -> list[TopicPart
 STOP_TIMEOUT_SECONDS = 10.0
 
 EventHandler = Callable[[AsyncSession, LeadEvent], Awaitable[None]]
+# Called once per batch before its events are handled, to read in one round trip what the
+# handler would otherwise read event by event; handlers must work without it too.
+BatchPreparer = Callable[[AsyncSession, Sequence[LeadEvent]], Awaitable[None]]
 
 # Errors that say the infrastructure is unwell, not the message: retried until it recovers.
 _TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
@@ -118,6 +121,7 @@ class EventConsumer:
         publisher: KafkaPublisher,
         max_attempts: int = 3,
         max_records: int = 500,
+        prepare: BatchPreparer | None = None,
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._topics = list(topics)
@@ -128,6 +132,7 @@ class EventConsumer:
         self._publisher = publisher
         self._max_attempts = max_attempts
         self._max_records = max_records
+        self._prepare = prepare
         self.processed = 0
 
     async def run(self) -> None:
@@ -189,6 +194,8 @@ class EventConsumer:
                 fresh = await self._inbox.claim_many(
                     session, [(event.id, event.type) for _, event in decoded]
                 )
+                if self._prepare is not None and fresh:
+                    await self._prepare(session, [e for _, e in decoded if e.id in fresh])
                 for message, event in decoded:
                     if event.id in fresh:
                         _enter_trace(message)

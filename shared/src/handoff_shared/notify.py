@@ -35,7 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from handoff_shared.clock import Clock, SystemClock
-from handoff_shared.db import UtcDateTime, insert_ignoring_conflicts, mark_written, on_commit
+from handoff_shared.db import (
+    UtcDateTime,
+    insert_at_commit,
+    insert_ignoring_conflicts,
+    mark_written,
+    on_commit,
+)
 from handoff_shared.runtime import drain_forever
 
 log = structlog.get_logger(__name__)
@@ -122,22 +128,35 @@ class Notifier:
         self, session: AsyncSession, *, notification_id: str, channel: Channel, message: Message
     ) -> None:
         """Queue one notification; a second call with the same id and channel does nothing."""
-        now = self._clock.now()
         mark_written(session, NOTIFICATIONS_WRITTEN)
         await session.execute(
             insert_ignoring_conflicts(session, self._table).values(
-                notification_id=notification_id,
-                channel=channel.name,
-                kind=channel.kind,
-                url=channel.url,
-                event_type=message.event_type,
-                body=render(channel, message),
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
+                **self._row(notification_id, channel, message)
             )
         )
+
+    def enqueue_at_commit(
+        self, session: AsyncSession, *, notification_id: str, channel: Channel, message: Message
+    ) -> None:
+        """`enqueue`, written with the transaction's other queued rows just before its commit."""
+        mark_written(session, NOTIFICATIONS_WRITTEN)
+        row = self._row(notification_id, channel, message)
+        insert_at_commit(session, self._table, row, ignore_conflicts=True)
+
+    def _row(self, notification_id: str, channel: Channel, message: Message) -> dict[str, Any]:
+        now = self._clock.now()
+        return {
+            "notification_id": notification_id,
+            "channel": channel.name,
+            "kind": channel.kind,
+            "url": channel.url,
+            "event_type": message.event_type,
+            "body": render(channel, message),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
 
 
 @dataclass(frozen=True)

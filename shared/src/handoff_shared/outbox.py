@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handoff_shared.clock import Clock
-from handoff_shared.db import UtcDateTime, mark_written, on_commit
+from handoff_shared.db import UtcDateTime, insert_at_commit, mark_written, on_commit
 from handoff_shared.events import CloudEvent
 from handoff_shared.kafka import KafkaPublisher, OutgoingRecord
 from handoff_shared.runtime import drain_forever
@@ -61,24 +61,30 @@ class Outbox:
         self._clock = clock
 
     async def add(self, session: AsyncSession, *events: CloudEvent) -> None:
-        if not events:
-            return
-        mark_written(session, OUTBOX_WRITTEN)
-        headers = {"traceparent": child_traceparent(current_traceparent.get())}
-        await session.execute(
-            insert(self._table),
-            [
-                {
-                    "event_id": item.id,
-                    "topic": topic_for(item),
-                    "key": item.subject,
-                    "payload": item.to_json(),
-                    "headers": {**headers, "ce_type": item.type},
-                    "created_at": self._clock.now(),
-                }
-                for item in events
-            ],
-        )
+        """Write the events now, inside the caller's transaction."""
+        if events:
+            mark_written(session, OUTBOX_WRITTEN)
+            await session.execute(insert(self._table), [self._row(item) for item in events])
+
+    def add_at_commit(self, session: AsyncSession, *events: CloudEvent) -> None:
+        """Write the events with the transaction's other queued rows, just before its commit."""
+        for item in events:
+            mark_written(session, OUTBOX_WRITTEN)
+            insert_at_commit(session, self._table, self._row(item))
+
+    def _row(self, item: CloudEvent) -> dict[str, Any]:
+        # The trace is taken now: by the commit, the current trace may be another event's.
+        return {
+            "event_id": item.id,
+            "topic": topic_for(item),
+            "key": item.subject,
+            "payload": item.to_json(),
+            "headers": {
+                "traceparent": child_traceparent(current_traceparent.get()),
+                "ce_type": item.type,
+            },
+            "created_at": self._clock.now(),
+        }
 
 
 class OutboxRelay:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handoff_shared.clock import Clock
 from handoff_shared.inbox import Inbox
-from handoff_shared.kafka import EventConsumer, EventHandler, KafkaPublisher
+from handoff_shared.kafka import BatchPreparer, EventConsumer, EventHandler, KafkaPublisher
 from handoff_shared.outbox import OutboxRelay
 from handoff_shared.settings import ServiceSettings
 from handoff_shared.topics import Topic
@@ -36,6 +36,7 @@ def build_messaging(
     clock: Clock,
     consumes: Sequence[Topic],
     handle: EventHandler,
+    prepare: BatchPreparer | None = None,
 ) -> Messaging:
     """Wire a service's publisher, relay and consumer from its settings."""
     publisher = KafkaPublisher(
@@ -61,5 +62,6 @@ def build_messaging(
             inbox=Inbox(inbox_table, clock),
             publisher=publisher,
             max_attempts=settings.consumer_max_attempts,
+            prepare=prepare,
         ),
     )

@@ -110,6 +110,7 @@ async def bootstrap(settings: RouterSettings, clock: Clock | None = None) -> Rou
         clock=clock,
         consumes=[LEAD_INTAKE, LEAD_ACTIVITY, LEAD_SLA],
         handle=handlers.handle,
+        prepare=handlers.prepare,
     )
     return Router(
         settings=settings,

@@ -7,46 +7,44 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import structlog
-from sqlalchemy import (
-    Select,
-    String,
-    Uuid,
-    bindparam,
-    cast,
-    delete,
-    insert,
-    literal,
-    null,
-    select,
-    union_all,
-    update,
-)
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff_router.adapters.config_store import ConfigStore, RouterConfig
+from handoff_router.adapters.lead_history import (
+    Holding,
+    LeadHistory,
+    assignment_id,
+    read_histories,
+)
 from handoff_router.adapters.tables import (
-    HOLDING_STATUSES,
     account_owners,
     assignments,
     decisions,
     queued_leads,
-    reps,
     shadow_results,
     signals,
 )
-from handoff_router.adapters.unit_of_work import already_locked, flush, insert_at_commit, lock_team
+from handoff_router.adapters.unit_of_work import (
+    already_locked,
+    flush,
+    forget_owner,
+    insert_at_commit,
+    keep_histories,
+    lock_team,
+    take_history,
+)
 from handoff_router.domain.assignment import Pick, unavailable_because, weighted_round_robin
 from handoff_router.domain.assignment import choose_team as match_routing_rule
 from handoff_router.domain.facts import EmailDomainLists, email_type, lead_facts
 from handoff_router.domain.qualification import Signal
 from handoff_router.messages import assignment_message, nurture_message, overflow_message
 from handoff_shared.clock import Clock
-from handoff_shared.db import UtcDateTime, insert_ignoring_conflicts
+from handoff_shared.db import insert_ignoring_conflicts
 from handoff_shared.events import (
     LeadActivityData,
     LeadActivityRecorded,
@@ -59,6 +57,7 @@ from handoff_shared.events import (
     LeadRecycled,
     LeadSnapshot,
     LeadUpdated,
+    LeadUpdatedData,
     Qualification,
     RoutingDecision,
     deterministic_id,
@@ -161,29 +160,35 @@ class RouterHandlers:
             outcome = "nurture"
         await self._record_decision(session, lead, qualification, previous, outcome)
 
+    async def prepare(self, session: AsyncSession, events: Sequence[LeadEvent]) -> None:
+        """Read the histories of a batch's leads, and their accounts' owners, in one go."""
+        lead_ids: set[uuid.UUID] = set()
+        domains: set[str] = set()
+        for event in events:
+            match event:
+                case LeadReceived(data=lead) | LeadUpdated(data=LeadUpdatedData(lead=lead)):
+                    lead_ids.add(lead.lead_id)
+                    if (domain := self._account_domain(lead)) is not None:
+                        domains.add(domain)
+                case LeadActivityRecorded(data=activity):
+                    lead_ids.add(activity.lead_id)
+                case LeadRecycled(data=step):
+                    lead_ids.add(step.lead_id)
+        await flush(session)
+        keep_histories(session, await read_histories(session, lead_ids, domains))
+
     async def _history(
         self, session: AsyncSession, lead_id: uuid.UUID, account_domain: str | None
     ) -> LeadHistory:
-        """The lead's decision, assignments, signals and account owner, in one round trip."""
+        """The lead's decision, assignments, signals and account owner."""
+        history = take_history(session, lead_id, account_domain)
+        if history is not None:
+            return history
         await flush(session, lead_id)
-        query = _HISTORY_WITH_OWNER if account_domain is not None else _HISTORY
-        rows = await session.execute(query, {"lead_id": lead_id, "domain": account_domain})
-        history = LeadHistory(lead_id)
-        for row in rows:
-            if row.tag == "decision":
-                history.outcome = row.name
-            elif row.tag == "assignment":
-                history.assignments += 1
-                if row.status in HOLDING_STATUSES:
-                    history.holder = Holding(
-                        _assignment_id(lead_id, row.number), row.name, row.status, row.team
-                    )
-                else:
-                    history.had_it.add(row.name)
-            elif row.tag == "signal":
-                history.signals.append(Signal(row.name, row.at))
-            else:
-                history.owner = (row.name, row.team)
+        found = await read_histories(session, [lead_id], [account_domain] if account_domain else [])
+        history = found.leads[lead_id]
+        if account_domain is not None:
+            history.owner = found.owners[account_domain]
         return history
 
     async def _qualify(
@@ -316,14 +321,14 @@ class RouterHandlers:
         now = self._clock.now()
         rep = pick.rep
         sequence = history.assignments + 1
-        assignment_id = _assignment_id(lead.lead_id, sequence)
+        new_assignment_id = assignment_id(lead.lead_id, sequence)
         # The partial unique index on holding assignments makes a second concurrent assignment
         # of the same lead fail (at the latest on commit), so the loser's transaction rolls back
         # and is retried.
         insert_at_commit(
             session,
             assignments,
-            assignment_id=assignment_id,
+            assignment_id=new_assignment_id,
             lead_id=lead.lead_id,
             sequence=sequence,
             rep_id=rep.rep_id,
@@ -339,7 +344,7 @@ class RouterHandlers:
                 delete(queued_leads).where(queued_leads.c.lead_id == lead.lead_id)
             )
         data = LeadAssignedData(
-            assignment_id=assignment_id,
+            assignment_id=new_assignment_id,
             lead_id=lead.lead_id,
             rep_id=rep.rep_id,
             rep_name=rep.name,
@@ -354,9 +359,9 @@ class RouterHandlers:
             rep_working_hours=rep.working_hours,
             priority="high" if qualification.hand_raise else "normal",
         )
-        await self._outbox.add(
+        self._outbox.add_at_commit(
             session,
-            LeadAssigned.build(source=SOURCE, time=now, event_id=str(assignment_id), data=data),
+            LeadAssigned.build(source=SOURCE, time=now, event_id=str(new_assignment_id), data=data),
         )
         message = assignment_message(data)
         rep_channels = (
@@ -365,8 +370,8 @@ class RouterHandlers:
             else []
         )
         for channel in [*self._channels.assignment, *rep_channels]:
-            await self._notifier.enqueue(
-                session, notification_id=str(assignment_id), channel=channel, message=message
+            self._notifier.enqueue_at_commit(
+                session, notification_id=str(new_assignment_id), channel=channel, message=message
             )
 
     async def _queue(
@@ -395,7 +400,7 @@ class RouterHandlers:
         message = overflow_message(lead, team, reason)
         key = deterministic_id("overflow", lead.lead_id, now.isoformat())
         for channel in self._channels.alert:
-            await self._notifier.enqueue(
+            self._notifier.enqueue_at_commit(
                 session, notification_id=key, channel=channel, message=message
             )
 
@@ -479,6 +484,7 @@ class RouterHandlers:
                     domain=domain, rep_id=rep_id, since=self._clock.now()
                 )
             )
+            forget_owner(session, domain)
 
     async def _take_back(
         self,
@@ -547,12 +553,12 @@ class RouterHandlers:
         data = LeadNurturedData(
             lead_id=the_lead_id, reason=reason, decided_at=now, qualification=qualification
         )
-        await self._outbox.add(
+        self._outbox.add_at_commit(
             session, LeadNurtured.build(source=SOURCE, time=now, event_id=event_id, data=data)
         )
         message = nurture_message(data, lead)
         for channel in self._channels.nurture:
-            await self._notifier.enqueue(
+            self._notifier.enqueue_at_commit(
                 session, notification_id=event_id, channel=channel, message=message
             )
 
@@ -588,64 +594,3 @@ class RouterHandlers:
         if email_type(lead.email, self._email_lists) != "business":
             return None
         return (lead.company_domain or lead.email.rpartition("@")[2]).casefold()
-
-
-@dataclass(frozen=True)
-class Holding:
-    """The assignment that holds a lead now."""
-
-    assignment_id: uuid.UUID
-    rep_id: str
-    status: str
-    team: str | None
-
-
-@dataclass
-class LeadHistory:
-    """What the router already knows about a lead, read in one round trip."""
-
-    lead_id: uuid.UUID
-    outcome: str | None = None
-    holder: Holding | None = None
-    had_it: set[str] = field(default_factory=set)
-    assignments: int = 0
-    signals: list[Signal] = field(default_factory=list)
-    owner: tuple[str, str] | None = None  # the account owner's rep id and team
-
-
-def _history_parts() -> list[Select[Any]]:
-    lead_id = bindparam("lead_id", type_=Uuid)
-    no_text, no_number, no_time = cast(null(), String), literal(None), cast(null(), UtcDateTime)
-    return [
-        select(
-            literal("decision").label("tag"),
-            decisions.c.outcome.label("name"),
-            no_text.label("status"),
-            no_text.label("team"),
-            no_number.label("number"),
-            no_time.label("at"),
-        ).where(decisions.c.lead_id == lead_id),
-        select(
-            literal("assignment"),
-            assignments.c.rep_id,
-            assignments.c.status,
-            assignments.c.team,
-            assignments.c.sequence,
-            no_time,
-        ).where(assignments.c.lead_id == lead_id),
-        select(
-            literal("signal"), signals.c.kind, no_text, no_text, no_number, signals.c.occurred_at
-        ).where(signals.c.lead_id == lead_id),
-        select(literal("owner"), reps.c.rep_id, no_text, reps.c.team, no_number, no_time)
-        .join(account_owners, account_owners.c.rep_id == reps.c.rep_id)
-        .where(account_owners.c.domain == bindparam("domain", type_=String)),
-    ]
-
-
-# Built once: building and hashing the union for every event costs more than running it.
-_HISTORY = union_all(*_history_parts()[:3])
-_HISTORY_WITH_OWNER = union_all(*_history_parts())
-
-
-def _assignment_id(lead_id: uuid.UUID, sequence: int) -> uuid.UUID:
-    return uuid.UUID(deterministic_id("assignment", lead_id, sequence))

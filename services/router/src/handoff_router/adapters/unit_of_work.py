@@ -1,4 +1,5 @@
-"""Per-transaction state: team seats read once under the team's lock, inserts made at commit.
+"""Per-transaction state: team seats read once under the team's lock, inserts made at commit,
+lead histories read once for a batch.
 
 Locking a team's rotation row serialises every assignment into that team across router
 instances. Once a transaction holds the lock, nobody else can assign into the team until it
@@ -12,6 +13,9 @@ Signals, first decisions, assignments and first parkings in the overflow queue a
 one statement per table at the commit (or earlier, before anything reads them back: see
 `flush`). The assignments' unique index still refuses a second holder of a lead, at the latest
 at the commit, which rolls the whole transaction back.
+
+Histories read for a whole batch (`keep_histories`) are handed out once per lead: the lead's
+first event uses it, and any later event of the same lead in the transaction reads it again.
 """
 
 from __future__ import annotations
@@ -21,21 +25,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, case, event, func, insert, literal, select, update
+from sqlalchemy import Table, case, event, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from handoff_router.adapters.tables import (
-    assignments,
-    decisions,
-    queued_leads,
-    reps,
-    rotation_credits,
-    rotations,
-    signals,
-)
+from handoff_router.adapters.lead_history import Histories, LeadHistory
+from handoff_router.adapters.tables import assignments, reps, rotation_credits, rotations
 from handoff_router.domain.assignment import Pick, Rep, Seat
-from handoff_shared.db import insert_ignoring_conflicts
+from handoff_shared import db
+from handoff_shared.db import flush_inserts, insert_ignoring_conflicts
 from handoff_shared.events import WorkingHours
 
 _STATE = "handoff_router.transaction_state"
@@ -75,18 +73,8 @@ class LockedTeam:
 class _TransactionState:
     transaction: SessionTransaction | None
     teams: dict[str, LockedTeam] = field(default_factory=dict)
-    pending: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
     pending_leads: set[uuid.UUID] = field(default_factory=set)
-
-    def take_pending(self) -> list[tuple[Table, list[dict[str, Any]]]]:
-        # Decisions and signals first, so a failed assignment insert reads as the lead's own.
-        batches = [(table, self.pending[table]) for table in _INSERT_ORDER if table in self.pending]
-        self.pending.clear()
-        self.pending_leads.clear()
-        return batches
-
-
-_INSERT_ORDER = (signals, decisions, assignments, queued_leads)
+    histories: Histories | None = None
 
 
 def _state(session: AsyncSession) -> _TransactionState:
@@ -101,10 +89,9 @@ def _state(session: AsyncSession) -> _TransactionState:
 
 
 def insert_at_commit(session: AsyncSession, table: Table, **row: Any) -> None:
-    """Insert a lead's `row` into `table` (one of `_INSERT_ORDER`) at the next flush."""
-    held = _state(session)
-    held.pending.setdefault(table, []).append(row)
-    held.pending_leads.add(row["lead_id"])
+    """Insert a lead's `row` into `table` at the commit, or at the next `flush`."""
+    _state(session).pending_leads.add(row["lead_id"])
+    db.insert_at_commit(session, table, row)
 
 
 async def flush(session: AsyncSession, lead_id: uuid.UUID | None = None) -> None:
@@ -112,8 +99,35 @@ async def flush(session: AsyncSession, lead_id: uuid.UUID | None = None) -> None
     held = _state(session)
     if lead_id is not None and lead_id not in held.pending_leads:
         return
-    for table, rows in held.take_pending():
-        await session.execute(insert(table), rows)
+    held.pending_leads.clear()
+    await flush_inserts(session)
+
+
+def keep_histories(session: AsyncSession, histories: Histories) -> None:
+    """Histories read for this transaction's batch of events."""
+    _state(session).histories = histories
+
+
+def take_history(
+    session: AsyncSession, lead_id: uuid.UUID, account_domain: str | None
+) -> LeadHistory | None:
+    """The lead's history as read for the batch, the first time only; None: read it now."""
+    histories = _state(session).histories
+    if histories is None:
+        return None
+    history = histories.leads.pop(lead_id, None)
+    if history is None or (account_domain is not None and account_domain not in histories.owners):
+        return None
+    if account_domain is not None:
+        history.owner = histories.owners[account_domain]
+    return history
+
+
+def forget_owner(session: AsyncSession, account_domain: str) -> None:
+    """The account's owner may have changed: later leads of it read the owner again."""
+    histories = _state(session).histories
+    if histories is not None:
+        histories.owners.pop(account_domain, None)
 
 
 def already_locked(session: AsyncSession, team: str) -> LockedTeam | None:
@@ -173,8 +187,6 @@ def _write_back(session: Session) -> None:
     held: _TransactionState | None = session.info.pop(_STATE, None)
     if held is None or held.transaction is not session.get_transaction():
         return  # left over from a transaction that rolled back
-    for table, rows in held.take_pending():
-        session.execute(insert(table), rows)
     assigned_at: dict[str, datetime] = {}
     for team in held.teams.values():
         if team.credits_changed:
