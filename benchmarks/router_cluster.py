@@ -120,10 +120,12 @@ async def run(instances: int, leads: int, capacity: int, log_level: str) -> None
             check_running(processes)
             await asyncio.sleep(0.02)
         first_decision = time.perf_counter()
+        cpu_at_start = routers_cpu_seconds(processes)
         while progress_left(await progress(connection), leads) and time.monotonic() < deadline:
             check_running(processes)
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - first_decision
+        cpu = routers_cpu_seconds(processes) - cpu_at_start
         done, unsent = await progress(connection)
         per_rep = await connection.fetch(
             "SELECT rep_id, count(*) AS n FROM router.assignments WHERE status = 'open' "
@@ -150,6 +152,9 @@ async def run(instances: int, leads: int, capacity: int, log_level: str) -> None
                 "produce_seconds": round(produced, 2),
                 "seconds_first_to_last": round(elapsed, 2),
                 "events_per_second": round(done / elapsed, 1),
+                # Less sensitive to other load on the machine than the wall-clock rate.
+                "router_cpu_seconds": round(cpu, 2),
+                "router_cpu_microseconds_per_event": round(1e6 * cpu / done),
                 "max_open_per_rep": most,
                 "capacity": capacity,
                 "over_capacity": most > capacity,
@@ -160,6 +165,16 @@ async def run(instances: int, leads: int, capacity: int, log_level: str) -> None
             indent=2,
         )
     )
+
+
+def routers_cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
+    """User plus system CPU time the router processes have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for process in processes:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
 
 
 def check_running(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, Dialect, Table, event, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -52,6 +54,18 @@ def ensure_sqlite_folder(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _json_text(value: Any) -> str:
+    # JSON columns hold whole leads and qualification packets; orjson writes them several
+    # times faster than the standard library (the router spent 5 % of its CPU there).
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)  # what orjson refuses, such as integers beyond 64 bits
+
+
 def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine whose connections see `schema` first (Postgres) or one file (SQLite).
 
@@ -59,15 +73,22 @@ def create_engine(url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
     same models and migrations serve a shared Postgres database and a per-service SQLite file.
     """
     if is_postgres(url):
+        connect_args: dict[str, Any] = {"server_settings": {"search_path": schema}}
+        parsed = make_url(url)
+        if parsed.host in LOOPBACK_HOSTS and "ssl" not in parsed.query:
+            # TLS over loopback protects nothing, and the driver would negotiate it (Debian's
+            # server offers it): it cost the router about 4 % of its CPU.
+            connect_args["ssl"] = False
         return create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
-            connect_args={"server_settings": {"search_path": schema}},
+            connect_args=connect_args,
+            json_serializer=_json_text,
         )
     ensure_sqlite_folder(url)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    engine = create_async_engine(url, connect_args={"timeout": 30}, json_serializer=_json_text)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

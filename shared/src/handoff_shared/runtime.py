@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -13,8 +14,22 @@ import structlog
 log = structlog.get_logger(__name__)
 
 
+# Consumers allocate many short-lived objects per event; with the default threshold (700) the
+# collector ran about 150 times a second in the router and took 13 % of its CPU.
+YOUNG_GENERATION_THRESHOLD = 20_000
+
+
+def settle_heap() -> None:
+    """Keep what start-up built out of later collections, and collect the young less often."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, old)
+
+
 async def run_until_stopped(tasks: dict[str, Coroutine[Any, Any, None]]) -> None:
     """Run the named tasks; stop all on a signal or as soon as one of them fails."""
+    settle_heap()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

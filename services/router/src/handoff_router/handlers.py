@@ -6,9 +6,10 @@ The consumer (or the API, or the queue sweep) owns the transaction; nothing here
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import delete, insert, select, update
@@ -139,13 +140,20 @@ class RouterHandlers:
         if requalifying and previous is None:
             return  # the update overtook its lead.received; that event will route the lead
         config = await self._config.current()
-        qualification = await self._qualify(session, config, lead, history.signals)
+        facts = lead_facts(lead, self._email_lists)
+        qualification = await self._qualify(session, config, lead, facts, history.signals)
         outcome = previous
         if qualification.is_mql:
             if previous != "queued":
                 # Only a lead decided before can sit in the overflow queue.
                 assigned = await self._assign(
-                    session, config, lead, qualification, history, may_be_queued=bool(previous)
+                    session,
+                    config,
+                    lead,
+                    qualification,
+                    history,
+                    may_be_queued=bool(previous),
+                    facts=facts,
                 )
                 outcome = "mql" if assigned else "queued"
         else:
@@ -196,15 +204,17 @@ class RouterHandlers:
         session: AsyncSession,
         config: RouterConfig,
         lead: LeadSnapshot,
+        facts: Mapping[str, Any],
         seen: list[Signal],
     ) -> Qualification:
         now = self._clock.now()
+        lists = self._email_lists
         qualification = config.policy.qualify(
-            lead, signals=seen, now=now, email_lists=self._email_lists
+            lead, signals=seen, now=now, email_lists=lists, facts=facts
         )
         if config.shadow is not None:
             shadow = config.shadow.qualify(
-                lead, signals=seen, now=now, email_lists=self._email_lists
+                lead, signals=seen, now=now, email_lists=lists, facts=facts
             )
             key = {"lead_id": lead.lead_id, "shadow_version": config.shadow.version}
             values = {
@@ -233,6 +243,7 @@ class RouterHandlers:
         history: LeadHistory,
         *,
         may_be_queued: bool,
+        facts: Mapping[str, Any] | None = None,
     ) -> bool:
         """Hand the lead to a rep, or park it in the overflow queue; True if assigned.
 
@@ -240,7 +251,7 @@ class RouterHandlers:
         """
         now = self._clock.now()
         had_it = frozenset(history.had_it)
-        facts = lead_facts(lead, self._email_lists)
+        facts = facts if facts is not None else lead_facts(lead, self._email_lists)
         owner_note = ""
         if history.owner is not None:
             owner_id, owner_team = history.owner
@@ -363,13 +374,16 @@ class RouterHandlers:
             session,
             LeadAssigned.build(source=SOURCE, time=now, event_id=str(new_assignment_id), data=data),
         )
-        message = assignment_message(data)
         rep_channels = (
             [Channel(name=f"rep-slack:{rep.rep_id}", kind="slack", url=rep.slack_url)]
             if rep.slack_url
             else []
         )
-        for channel in [*self._channels.assignment, *rep_channels]:
+        channels = [*self._channels.assignment, *rep_channels]
+        if not channels:
+            return
+        message = assignment_message(data)
+        for channel in channels:
             self._notifier.enqueue_at_commit(
                 session, notification_id=str(new_assignment_id), channel=channel, message=message
             )

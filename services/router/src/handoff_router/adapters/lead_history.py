@@ -12,7 +12,19 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, String, Uuid, bindparam, cast, literal, null, select, union_all
+from sqlalchemy import (
+    ARRAY,
+    Select,
+    String,
+    Uuid,
+    any_,
+    bindparam,
+    cast,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff_router.adapters.tables import (
@@ -68,7 +80,8 @@ async def read_histories(
     session: AsyncSession, lead_ids: Collection[uuid.UUID], domains: Collection[str]
 ) -> Histories:
     """The histories of `lead_ids` (empty ones for new leads) and owners of `domains`."""
-    rows = await session.execute(_HISTORIES, {"lead_ids": list(lead_ids), "domains": list(domains)})
+    query = _HISTORIES_BY_DIALECT.get(session.get_bind().dialect.name, _HISTORIES)
+    rows = await session.execute(query, {"lead_ids": list(lead_ids), "domains": list(domains)})
     found = Histories(
         {lead_id: LeadHistory(lead_id) for lead_id in lead_ids}, dict.fromkeys(domains)
     )
@@ -92,8 +105,14 @@ async def read_histories(
     return found
 
 
-def _history_parts() -> list[Select[Any]]:
-    lead_ids = bindparam("lead_ids", expanding=True, type_=Uuid)
+def _history_parts(*, as_arrays: bool) -> list[Select[Any]]:
+    def among(column: Any, name: str, item_type: Any) -> Any:
+        # PostgreSQL takes the list as one array parameter, so the statement stays the same for
+        # any batch size; `IN (...)` elsewhere (SQLite) is expanded anew for every execution.
+        if as_arrays:
+            return column == any_(bindparam(name, type_=ARRAY(item_type)))
+        return column.in_(bindparam(name, expanding=True, type_=item_type))
+
     no_lead, no_domain = cast(null(), Uuid), cast(null(), String)
     no_text, no_number, no_time = cast(null(), String), literal(None), cast(null(), UtcDateTime)
     return [
@@ -106,7 +125,7 @@ def _history_parts() -> list[Select[Any]]:
             no_text.label("team"),
             no_number.label("number"),
             no_time.label("at"),
-        ).where(decisions.c.lead_id.in_(lead_ids)),
+        ).where(among(decisions.c.lead_id, "lead_ids", Uuid)),
         select(
             literal("assignment"),
             assignments.c.lead_id,
@@ -116,7 +135,7 @@ def _history_parts() -> list[Select[Any]]:
             assignments.c.team,
             assignments.c.sequence,
             no_time,
-        ).where(assignments.c.lead_id.in_(lead_ids)),
+        ).where(among(assignments.c.lead_id, "lead_ids", Uuid)),
         select(
             literal("signal"),
             signals.c.lead_id,
@@ -126,7 +145,7 @@ def _history_parts() -> list[Select[Any]]:
             no_text,
             no_number,
             signals.c.occurred_at,
-        ).where(signals.c.lead_id.in_(lead_ids)),
+        ).where(among(signals.c.lead_id, "lead_ids", Uuid)),
         select(
             literal("owner"),
             no_lead,
@@ -138,9 +157,10 @@ def _history_parts() -> list[Select[Any]]:
             no_time,
         )
         .join(account_owners, account_owners.c.rep_id == reps.c.rep_id)
-        .where(account_owners.c.domain.in_(bindparam("domains", expanding=True, type_=String))),
+        .where(among(account_owners.c.domain, "domains", String)),
     ]
 
 
 # Built once: building and hashing the union for every batch costs more than running it.
-_HISTORIES = union_all(*_history_parts())
+_HISTORIES = union_all(*_history_parts(as_arrays=False))
+_HISTORIES_BY_DIALECT = {"postgresql": union_all(*_history_parts(as_arrays=True))}

@@ -21,7 +21,7 @@ first event uses it, and any later event of the same lead in the transaction rea
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -54,19 +54,18 @@ class LockedTeam:
     def record_pick(self, pick: Pick, now: datetime) -> None:
         """The chosen rep holds one more open lead, and every candidate's credit moved."""
         for rep_id, weight in pick.current_weights.items():
-            self.seats[rep_id] = replace(self.seats[rep_id], current_weight=weight)
+            self.seats[rep_id].current_weight = weight
         self.credits_changed.update(pick.current_weights)
         chosen = self.seats[pick.rep.rep_id]
-        self.seats[pick.rep.rep_id] = replace(
-            chosen, open_leads=chosen.open_leads + 1, last_assigned_at=now
-        )
+        chosen.open_leads += 1
+        chosen.last_assigned_at = now
         self.assigned_at[pick.rep.rep_id] = now
 
     def release(self, rep_id: str) -> None:
         """One of the rep's open leads stopped counting against capacity (accepted or closed)."""
         seat = self.seats.get(rep_id)
         if seat is not None and seat.open_leads > 0:
-            self.seats[rep_id] = replace(seat, open_leads=seat.open_leads - 1)
+            seat.open_leads -= 1
 
 
 @dataclass

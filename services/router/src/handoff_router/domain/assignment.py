@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -39,9 +39,12 @@ class Rep:
     slack_url: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Seat:
-    """A rep with the state assignment needs: open unaccepted leads and rotation credit."""
+    """A rep with the state assignment needs: open unaccepted leads and rotation credit.
+
+    Mutable: a transaction holding the team's lock updates its seats as it assigns.
+    """
 
     rep: Rep
     open_leads: int = 0
@@ -129,14 +132,11 @@ def weighted_round_robin(
             skipped[seat.rep.rep_id] = reason
     if not eligible:
         return None
-    credited = [
-        replace(seat, current_weight=seat.current_weight + seat.rep.weight) for seat in eligible
-    ]
-    chosen = max(credited, key=lambda seat: _priority(seat, lead_key))
-    total = sum(seat.rep.weight for seat in eligible)
-    weights = {
-        seat.rep.rep_id: seat.current_weight - (total if seat is chosen else 0) for seat in credited
-    }
+    weights = {seat.rep.rep_id: seat.current_weight + seat.rep.weight for seat in eligible}
+    richest = max(weights.values())
+    tied = [seat for seat in eligible if weights[seat.rep.rep_id] == richest]
+    chosen = tied[0] if len(tied) == 1 else max(tied, key=lambda seat: _tie_break(seat, lead_key))
+    weights[chosen.rep.rep_id] -= sum(seat.rep.weight for seat in eligible)
     return Pick(
         rep=chosen.rep,
         current_weights=weights,
@@ -145,7 +145,6 @@ def weighted_round_robin(
     )
 
 
-def _priority(seat: Seat, lead_key: str) -> tuple[int, float, str]:
+def _tie_break(seat: Seat, lead_key: str) -> tuple[float, str]:
     waited = -seat.last_assigned_at.timestamp() if seat.last_assigned_at else float("inf")
-    tie_breaker = hashlib.sha256(f"{lead_key}/{seat.rep.rep_id}".encode()).hexdigest()
-    return seat.current_weight, waited, tie_breaker
+    return waited, hashlib.sha256(f"{lead_key}/{seat.rep.rep_id}".encode()).hexdigest()

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -71,7 +72,7 @@ class Condition(BaseModel):
         if self.equals is not None:
             return _fold(value) == _fold(self.equals)
         if self.one_of is not None:
-            return _fold(value) in {_fold(option) for option in self.one_of}
+            return _fold(value) in self._folded_options
         if self.at_least is not None or self.at_most is not None:
             number = _number(value)
             if number is None:
@@ -80,11 +81,20 @@ class Condition(BaseModel):
                 return number >= self.at_least
             return self.at_most is not None and number <= self.at_most
         text = str(value).casefold()
-        return any(word.casefold() in text for word in self.contains_any or ())
+        return any(word in text for word in self._folded_words)
 
     def describe(self) -> str:
         operator = next(name for name in OPERATORS if getattr(self, name) is not None)
         return f"{self.field} {operator.replace('_', ' ')} {getattr(self, operator)}"
+
+    # Folded once per policy, not once per lead: a policy scores every lead of the stream.
+    @cached_property
+    def _folded_options(self) -> frozenset[object]:
+        return frozenset(_fold(option) for option in self.one_of or ())
+
+    @cached_property
+    def _folded_words(self) -> tuple[str, ...]:
+        return tuple(word.casefold() for word in self.contains_any or ())
 
 
 Conditions = Annotated[list[Condition], Field(min_length=1)]
@@ -99,6 +109,10 @@ class FitRule(BaseModel):
     name: RuleName
     points: Annotated[int, Field(ge=0)]
     when: Conditions
+
+    @cached_property
+    def detail(self) -> str:
+        return describe_all(self.when)
 
 
 class BehaviourRule(BaseModel):
@@ -124,6 +138,15 @@ class BehaviourRule(BaseModel):
             raise ValueError(f"behaviour rule {self.name!r} needs `signals` or `when`")
         return self
 
+    @cached_property
+    def signal_kinds(self) -> frozenset[str]:
+        return frozenset(kind.casefold() for kind in self.signals or ())
+
+    @cached_property
+    def matched(self) -> str:
+        """What the rule looks for, in words."""
+        return f"signal {'/'.join(self.signals)}" if self.signals else describe_all(self.when or [])
+
 
 class NegativeRule(BaseModel):
     """Points off (or a disqualification) when every condition holds."""
@@ -134,6 +157,10 @@ class NegativeRule(BaseModel):
     points: Annotated[int, Field(le=0)]
     when: Conditions
     disqualify: bool = False
+
+    @cached_property
+    def detail(self) -> str:
+        return describe_all(self.when)
 
 
 class FitSection(BaseModel):
@@ -252,11 +279,15 @@ class Policy(BaseModel):
         signals: Sequence[Signal],
         now: datetime,
         email_lists: EmailDomainLists,
+        facts: Mapping[str, Any] | None = None,
     ) -> Qualification:
-        """Grade, score and decide; `signals` are what the lead did, `now` ages them."""
-        facts = lead_facts(lead, email_lists)
+        """Grade, score and decide; `signals` are what the lead did, `now` ages them.
+
+        `facts` are the lead's facts (`lead_facts`) when the caller has them already.
+        """
+        facts = facts if facts is not None else lead_facts(lead, email_lists)
         fit_hits = [
-            _hit(rule.name, rule.points, rule.when, "fit")
+            RuleHit(rule=rule.name, points=rule.points, detail=rule.detail, kind="fit")
             for rule in self.fit.rules
             if all(condition.holds_for(facts) for condition in rule.when)
         ]
@@ -266,7 +297,7 @@ class Policy(BaseModel):
             if (hit := self._behaviour_hit(rule, facts, lead, signals, now)) is not None
         ]
         negative_hits = [
-            (rule, _hit(rule.name, rule.points, rule.when, "negative"))
+            (rule, RuleHit(rule=rule.name, points=rule.points, detail=rule.detail, kind="negative"))
             for rule in self.negative
             if all(condition.holds_for(facts) for condition in rule.when)
         ]
@@ -303,7 +334,7 @@ class Policy(BaseModel):
         if rule.when and not all(condition.holds_for(facts) for condition in rule.when):
             return None
         if rule.signals:
-            kinds = {kind.casefold() for kind in rule.signals}
+            kinds = rule.signal_kinds
             moments = [s.occurred_at for s in signals if s.kind.casefold() in kinds]
         else:
             moments = [lead.received_at]
@@ -316,9 +347,8 @@ class Policy(BaseModel):
             return None
         newest = max(moments)
         age_days = max((now - newest).total_seconds(), 0) / 86400
-        what = f"signal {'/'.join(rule.signals)}" if rule.signals else _describe(rule.when or [])
         detail = (
-            f"{what}: {len(moments)}x {rule.points} pts, newest {age_days:.1f} days old, "
+            f"{rule.matched}: {len(moments)}x {rule.points} pts, newest {age_days:.1f} days old, "
             f"half-life {half_life:g} days"
         )
         return RuleHit(rule=rule.name, points=points, detail=detail, kind="behaviour")
@@ -344,11 +374,8 @@ def _decay(age: timedelta, half_life_days: float) -> float:
     return math.pow(0.5, days / half_life_days)
 
 
-def _hit(name: str, points: int, conditions: Sequence[Condition], kind: str) -> RuleHit:
-    return RuleHit(rule=name, points=points, detail=_describe(conditions), kind=kind)
-
-
-def _describe(conditions: Sequence[Condition]) -> str:
+def describe_all(conditions: Sequence[Condition]) -> str:
+    """The conditions in words."""
     return " and ".join(condition.describe() for condition in conditions)
 
 
