@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -13,6 +14,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, s
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handoff_devstack.kafka import create_topics
+from handoff_shared import db
 from handoff_shared.clock import SystemClock
 from handoff_shared.events import LeadEvent, LeadReceived, LeadSnapshot
 from handoff_shared.inbox import Inbox, inbox_table
@@ -179,3 +181,26 @@ async def test_inbox_claims_each_event_id_once_across_and_within_batches(
         assert await inbox.claim_many(session, [("a", "t"), ("b", "t")]) == {"a", "b"}
     async with sessions.begin() as session:
         assert await inbox.claim_many(session, [("b", "t"), ("c", "t"), ("c", "t")]) == {"c"}
+
+
+async def test_many_queued_rows_are_copied_with_their_column_types(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copies: list[int] = []
+    copy = db._copy
+
+    async def counted(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+        copies.append(len(rows))
+        await copy(session, table, rows)
+
+    monkeypatch.setattr(db, "_copy", counted)
+    events = [received() for _ in range(db.COPY_FROM_ROWS + 10)]
+    async with sessions.begin() as session:
+        Outbox(OUTBOX, CLOCK).add_at_commit(session, *events)
+        await db.flush_inserts(session)
+    async with sessions() as session:
+        rows = (await session.execute(select(OUTBOX).order_by(OUTBOX.c.id))).all()
+    assert copies == [len(events)]
+    assert [row.payload for row in rows] == [event.to_json() for event in events]
+    assert {row.headers["ce_type"] for row in rows} == {"lead.received"}
+    assert all(row.created_at.tzinfo is not None for row in rows)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import DateTime, Dialect, Table, event, insert
 from sqlalchemy.dialects import postgresql, sqlite
@@ -162,9 +163,43 @@ def insert_at_commit(
     _staged(session.sync_session).rows.setdefault((table, ignore_conflicts), []).append(row)
 
 
+# From this many rows, PostgreSQL gets them by COPY: several times less work on both sides than
+# an INSERT per row (the router's commit took a third of its batch time with INSERTs).
+COPY_FROM_ROWS = 50
+
+
 async def flush_inserts(session: AsyncSession) -> None:
-    """Insert every queued row now, before something reads those tables back."""
-    await session.run_sync(_insert_staged)
+    """Insert every queued row now: before something reads those tables back, or to commit."""
+    staged = _staged(session.sync_session)
+    batches, staged.rows = staged.rows, {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for (table, ignore_conflicts), rows in batches.items():
+        copyable = postgres and not ignore_conflicts and len(rows) >= COPY_FROM_ROWS
+        if copyable and all(row.keys() == rows[0].keys() for row in rows):  # one column list
+            await _copy(session, table, rows)
+            continue
+        statement = insert_ignoring_conflicts(session, table) if ignore_conflicts else insert(table)
+        await session.execute(statement, rows)
+
+
+async def _copy(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """COPY `rows` (all with the same columns) into `table`, typed as the columns declare."""
+    dialect = session.get_bind().dialect
+    columns = list(rows[0])
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+    ]
+    records = [
+        tuple(
+            value if process is None else process(value)
+            for value, process in zip((row[name] for name in columns), processors, strict=True)
+        )
+        for row in rows
+    ]
+    connection = await (await session.connection()).get_raw_connection()
+    driver: asyncpg.Connection = connection.driver_connection
+    # Unqualified, so the connection's search_path picks the service's schema.
+    await driver.copy_records_to_table(table.name, columns=columns, records=records)
 
 
 def _insert_staged(session: Session) -> None:

@@ -140,13 +140,14 @@ class OutboxRelay:
                 )
                 if not locked:
                     return 0
-            rows = (
-                await session.execute(
-                    select(table.c.id, table.c.topic, table.c.key, table.c.payload, table.c.headers)
-                    .order_by(table.c.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
+            # Taken out and sent in one transaction: if the send fails, the rows come back.
+            oldest = select(table.c.id).order_by(table.c.id).limit(self._batch_size)
+            taken = await session.execute(
+                delete(table)
+                .where(table.c.id.in_(oldest.scalar_subquery()))
+                .returning(table.c.id, table.c.topic, table.c.key, table.c.payload, table.c.headers)
+            )
+            rows = sorted(taken.all(), key=lambda row: row.id)
             if not rows:
                 return 0
             await self._publisher.send_many(
@@ -160,7 +161,6 @@ class OutboxRelay:
                     for row in rows
                 ]
             )
-            await session.execute(delete(table).where(table.c.id.in_([row.id for row in rows])))
         return len(rows)
 
     async def pending_count(self) -> int:
