@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from handoff_router.domain.qualification import Condition
+from handoff_router.domain.qualification import Condition, all_hold
 from handoff_shared.events import WorkingHours
 
 
@@ -72,7 +72,7 @@ class RoutingRule(BaseModel):
     when: list[Condition] = Field(default_factory=list)
 
     def matches(self, facts: Mapping[str, Any]) -> bool:
-        return all(condition.holds_for(facts) for condition in self.when)
+        return all_hold(self.when, facts)
 
 
 def choose_team(rules: Sequence[RoutingRule], facts: Mapping[str, Any]) -> RoutingRule | None:

@@ -70,7 +70,7 @@ class Condition(BaseModel):
         if value is None:
             return False
         if self.equals is not None:
-            return _fold(value) == _fold(self.equals)
+            return _fold(value) == self._folded_equals
         if self.one_of is not None:
             return _fold(value) in self._folded_options
         if self.at_least is not None or self.at_most is not None:
@@ -88,6 +88,10 @@ class Condition(BaseModel):
         return f"{self.field} {operator.replace('_', ' ')} {getattr(self, operator)}"
 
     # Folded once per policy, not once per lead: a policy scores every lead of the stream.
+    @cached_property
+    def _folded_equals(self) -> object:
+        return _fold(self.equals)
+
     @cached_property
     def _folded_options(self) -> frozenset[object]:
         return frozenset(_fold(option) for option in self.one_of or ())
@@ -111,8 +115,11 @@ class FitRule(BaseModel):
     when: Conditions
 
     @cached_property
-    def detail(self) -> str:
-        return describe_all(self.when)
+    def hit(self) -> RuleHit:
+        """What the rule adds when it fires: the same every time."""
+        return RuleHit(
+            rule=self.name, points=self.points, detail=describe_all(self.when), kind="fit"
+        )
 
 
 class BehaviourRule(BaseModel):
@@ -159,8 +166,11 @@ class NegativeRule(BaseModel):
     disqualify: bool = False
 
     @cached_property
-    def detail(self) -> str:
-        return describe_all(self.when)
+    def hit(self) -> RuleHit:
+        """What the rule takes off when it fires: the same every time."""
+        return RuleHit(
+            rule=self.name, points=self.points, detail=describe_all(self.when), kind="negative"
+        )
 
 
 class FitSection(BaseModel):
@@ -286,21 +296,13 @@ class Policy(BaseModel):
         `facts` are the lead's facts (`lead_facts`) when the caller has them already.
         """
         facts = facts if facts is not None else lead_facts(lead, email_lists)
-        fit_hits = [
-            RuleHit(rule=rule.name, points=rule.points, detail=rule.detail, kind="fit")
-            for rule in self.fit.rules
-            if all(condition.holds_for(facts) for condition in rule.when)
-        ]
+        fit_hits = [rule.hit for rule in self.fit.rules if all_hold(rule.when, facts)]
         behaviour_hits = [
             hit
             for rule in self.behaviour.rules
             if (hit := self._behaviour_hit(rule, facts, lead, signals, now)) is not None
         ]
-        negative_hits = [
-            (rule, RuleHit(rule=rule.name, points=rule.points, detail=rule.detail, kind="negative"))
-            for rule in self.negative
-            if all(condition.holds_for(facts) for condition in rule.when)
-        ]
+        negative_hits = [(rule, rule.hit) for rule in self.negative if all_hold(rule.when, facts)]
         fit_points = sum(hit.points for hit in fit_hits)
         grade = self.fit.grade(fit_points)
         score = sum(hit.points for hit in behaviour_hits) + sum(h.points for _, h in negative_hits)
@@ -331,7 +333,7 @@ class Policy(BaseModel):
         signals: Sequence[Signal],
         now: datetime,
     ) -> RuleHit | None:
-        if rule.when and not all(condition.holds_for(facts) for condition in rule.when):
+        if rule.when and not all_hold(rule.when, facts):
             return None
         if rule.signals:
             kinds = rule.signal_kinds
@@ -372,6 +374,11 @@ class Policy(BaseModel):
 def _decay(age: timedelta, half_life_days: float) -> float:
     days = max(age.total_seconds(), 0.0) / 86400
     return math.pow(0.5, days / half_life_days)
+
+
+def all_hold(conditions: Sequence[Condition], facts: Mapping[str, Any]) -> bool:
+    """Whether every condition holds for the lead's facts."""
+    return all(condition.holds_for(facts) for condition in conditions)
 
 
 def describe_all(conditions: Sequence[Condition]) -> str:
