@@ -7,7 +7,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,11 @@ import httpx
 import pytest
 import yaml
 from sqlalchemy import func, select, text
+from typer.testing import CliRunner
 
 from handoff_devstack.postgres import create_database, drop_database, ensure_server
 from handoff_router.adapters.tables import assignments, notifications, queued_leads
+from handoff_router.backtest import app as backtest_app
 from handoff_router.bootstrap import Router, bootstrap, migrate
 from handoff_router.entrypoints.http import create_app
 from handoff_router.settings import RouterSettings
@@ -161,6 +163,44 @@ async def test_weighted_rotation_capacity_and_overflow_across_concurrent_transac
     assert alerts == 4
 
 
+async def test_parked_leads_go_to_reps_who_freed_up_oldest_first(router: Router) -> None:
+    # East holds eight open leads at most; two more are parked. Ana accepts one lead (accepted
+    # leads stop counting against capacity), so the sweep can place exactly one parked lead:
+    # the one parked first.
+    events = [received(**HOT) for _ in range(10)]
+    clock = router.clock
+    assert isinstance(clock, ManualClock)
+    for event in reversed(events):  # parked in reverse: the sweep must order by parking time
+        await handle(router, event)
+        clock.advance(timedelta(minutes=1))
+    async with router.sessions() as session:
+        ana_lead = await session.scalar(
+            select(assignments.c.lead_id).where(assignments.c.rep_id == "ana").limit(1)
+        )
+    accepted = LeadActivityRecorded.build(
+        source="test",
+        time=MONDAY,
+        data=LeadActivityData(
+            activity_id=uuid.uuid4(), lead_id=ana_lead, kind="accepted", occurred_at=MONDAY
+        ),
+    )
+    await handle(router, accepted)
+    async with router.sessions.begin() as session:
+        assert await router.handlers.retry_queued(session) == 1
+    async with router.sessions.begin() as session:
+        assert await router.handlers.retry_queued(session) == 0  # nobody else freed up
+    async with router.sessions() as session:
+        still_parked = (await session.scalars(select(queued_leads.c.lead_id))).all()
+        outcome = await session.scalar(
+            text("SELECT outcome FROM decisions WHERE lead_id = :lead"),
+            {"lead": events[1].data.lead_id},
+        )
+    assert still_parked == [events[0].data.lead_id]
+    assert outcome == "mql"
+    (placed,) = [e for e in await routed(router) if e.subject == str(events[1].data.lead_id)]
+    assert placed.data.rep_id == "ana"
+
+
 async def test_a_batch_in_one_transaction_keeps_capacity_rotation_and_takes_back_its_own_leads(
     router: Router,
 ) -> None:
@@ -302,6 +342,44 @@ async def test_an_account_claimed_inside_a_batch_routes_its_next_lead_to_the_own
     assert second_pick.data.routing.rule == "account_owner:owned-co.com"
 
 
+async def test_the_backtest_reads_the_routers_stored_leads_with_reps_and_outcomes(
+    router: Router,
+) -> None:
+    hot, cold = received(**HOT), received(job_title="Student", employee_count=3)
+    for event in (hot, cold):
+        await handle(router, event)
+    for lead, kind in ((hot, "won"), (cold, "lost")):
+        outcome = LeadActivityData(
+            activity_id=uuid.uuid4(), lead_id=lead.data.lead_id, kind=kind, occurred_at=MONDAY
+        )
+        await handle(router, LeadActivityRecorded.build(source="test", time=MONDAY, data=outcome))
+    (assigned,) = [e for e in await routed(router) if e.type == "lead.assigned"]
+    arguments = [
+        "--database-url",
+        router.settings.database_url,
+        "--roster",
+        str(FIXTURES / "small_roster.yaml"),
+        "--policy",
+        str(router.settings.policy_file),
+        "--json",
+    ]
+    # The command runs its own event loop, so it runs on a thread of its own here.
+    result = await asyncio.to_thread(CliRunner().invoke, backtest_app, arguments)
+    assert result.exit_code == 0, result.output
+    overall = json.loads(result.output)["active"]
+    assert overall["overall"] == {
+        "leads": 2,
+        "mql": 1,
+        "mql_converted": 1,
+        "non_mql": 1,
+        "non_mql_converted": 0,
+        "mql_conversion": 1.0,
+        "non_mql_conversion": 0.0,
+        "recall": 1.0,
+    }
+    assert list(overall["per_rep"]) == [assigned.data.rep_id]
+
+
 async def test_api_manages_reps_policies_and_shadow_mode(router: Router) -> None:
     transport = httpx.ASGITransport(app=create_app(router))
     async with httpx.AsyncClient(
@@ -345,6 +423,13 @@ async def test_api_manages_reps_policies_and_shadow_mode(router: Router) -> None
         )
         assert response.status_code == 200
         assert (await api.put("/reps/zed", json={"name": "Z", "team": "Nope"})).status_code == 409
+        secret_url = "https://hooks.slack.test/services/T000/B000/secret-token"
+        bad = await api.put(
+            "/reps/ana", json={"name": "Ana", "team": "East", "capacity": secret_url}
+        )
+        assert bad.status_code == 422
+        assert bad.json()["detail"][0]["loc"] == ["body", "capacity"]
+        assert "secret-token" not in bad.text  # where and why, never the input itself
         await handle(router, received(**HOT))
         last = (await routed(router))[-1]
         assert last.data.rep_id == "ben" and last.data.routing.skipped == {"ana": "away"}

@@ -9,15 +9,14 @@ from collections.abc import AsyncIterator
 
 import structlog
 from fastapi import FastAPI, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handoff_intake.bootstrap import Intake, bootstrap, migrate
-from handoff_intake.domain.normalise import storable
 from handoff_intake.entrypoints import admin_api, leads_api, webhooks
 from handoff_intake.settings import IntakeSettings
+from handoff_shared.http import answer_invalid_requests_without_echo
 from handoff_shared.tracing import child_traceparent, current_traceparent
 
 log = structlog.get_logger(__name__)
@@ -148,26 +147,7 @@ def create_app(settings: IntakeSettings | None = None, intake: Intake | None = N
             headers={"Retry-After": "5"},
         )
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
-        # FastAPI's own answer echoes each bad input: that would send a secret back, and fail
-        # to encode a string holding an unpaired surrogate. Where and why suffices.
-        return JSONResponse(
-            {
-                "detail": [
-                    {
-                        "loc": [
-                            part if isinstance(part, int) else storable(str(part))
-                            for part in problem["loc"]
-                        ],
-                        "msg": storable(str(problem["msg"])),
-                        "type": problem["type"],
-                    }
-                    for problem in error.errors()
-                ]
-            },
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
+    answer_invalid_requests_without_echo(app)
 
     @app.exception_handler(DataError)
     async def unstorable_value(request: Request, error: Exception) -> Response:

@@ -21,6 +21,7 @@ from handoff_router.domain.assignment import RoutingRule, choose_team
 from handoff_router.domain.facts import lead_facts
 from handoff_router.domain.qualification import Policy, Signal
 from handoff_shared.events import LeadSnapshot, Qualification
+from handoff_shared.http import answer_invalid_requests_without_echo
 
 
 class SampleLead(BaseModel):
@@ -73,6 +74,8 @@ def create_app(router: Router) -> FastAPI:
                 detail="missing or unknown X-API-Key",
                 headers={"WWW-Authenticate": "ApiKey"},
             )
+
+    answer_invalid_requests_without_echo(app)
 
     @app.exception_handler(PolicyError)
     async def _policy_error(_request: Request, error: PolicyError) -> JSONResponse:
