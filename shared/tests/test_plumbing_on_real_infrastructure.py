@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handoff_devstack.kafka import create_topics
 from handoff_shared import db
-from handoff_shared.clock import SystemClock
+from handoff_shared.clock import ManualClock, SystemClock
 from handoff_shared.events import LeadEvent, LeadReceived, LeadSnapshot
 from handoff_shared.inbox import Inbox, inbox_table
 from handoff_shared.kafka import EventConsumer, KafkaPublisher
@@ -204,3 +204,21 @@ async def test_many_queued_rows_are_copied_with_their_column_types(
     assert [row.payload for row in rows] == [event.to_json() for event in events]
     assert {row.headers["ce_type"] for row in rows} == {"lead.received"}
     assert all(row.created_at.tzinfo is not None for row in rows)
+
+
+async def test_the_inbox_forgets_ids_older_than_its_retention_in_bounded_deletes(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock = ManualClock(datetime(2026, 11, 1, tzinfo=UTC))
+    inbox = Inbox(INBOX, clock)
+    async with sessions.begin() as session:
+        await inbox.claim_many(session, [(f"old-{n}", "t") for n in range(5)])
+    clock.advance(timedelta(days=31))
+    async with sessions.begin() as session:
+        await inbox.claim_many(session, [("recent", "t")])
+    async with sessions.begin() as session:
+        assert await inbox.forget_older_than(session, timedelta(days=30), limit=3) == 3
+        assert await inbox.forget_older_than(session, timedelta(days=30), limit=3) == 2
+        assert await inbox.forget_older_than(session, timedelta(days=30), limit=3) == 0
+    async with sessions() as session:
+        assert (await session.scalars(select(INBOX.c.event_id))).all() == ["recent"]

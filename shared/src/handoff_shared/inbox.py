@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, MetaData, String, Table
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncio
+from datetime import timedelta
+from typing import Any, cast
+
+import structlog
+from sqlalchemy import Column, MetaData, String, Table, delete, select
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handoff_shared.clock import Clock
 from handoff_shared.db import UtcDateTime, insert_ignoring_conflicts
+
+log = structlog.get_logger(__name__)
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -48,3 +56,42 @@ class Inbox:
             .returning(self._table.c.event_id)
         )
         return claimed is not None
+
+    async def forget_older_than(
+        self, session: AsyncSession, retention: timedelta, *, limit: int = 10_000
+    ) -> int:
+        """Drop up to `limit` ids processed more than `retention` ago; returns how many.
+
+        Redelivery only reaches back as far as the broker keeps events, so ids older than
+        that can never match again; without this the table grows by one row per event forever.
+        """
+        table = self._table
+        oldest = (
+            select(table.c.event_id)
+            .where(table.c.processed_at < self._clock.now() - retention)
+            .limit(limit)
+        )
+        result = await session.execute(
+            delete(table).where(table.c.event_id.in_(oldest.scalar_subquery()))
+        )
+        return cast(CursorResult[Any], result).rowcount
+
+    async def prune_forever(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        retention: timedelta,
+        *,
+        every_seconds: float = 3600,
+    ) -> None:
+        """Forget old ids every `every_seconds`, in bounded deletes, until cancelled."""
+        while True:
+            try:
+                removed = limit = 10_000
+                while removed == limit:
+                    async with sessions.begin() as session:
+                        removed = await self.forget_older_than(session, retention, limit=limit)
+                    if removed:
+                        log.info("inbox_pruned", removed=removed)
+            except Exception:
+                log.exception("inbox_pruning_failed")
+            await asyncio.sleep(every_seconds)

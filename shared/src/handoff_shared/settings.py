@@ -31,3 +31,8 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = 500
     outbox_max_idle_seconds: float = 0.25
     consumer_max_attempts: int = 3
+    inbox_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="Processed event ids are kept this long; longer than the topics keep events",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +24,12 @@ class Messaging:
     publisher: KafkaPublisher
     relay: OutboxRelay
     consumer: EventConsumer
+    inbox: Inbox
+    sessions: async_sessionmaker[AsyncSession]
+    inbox_retention: timedelta
+
+    async def prune_inbox_forever(self) -> None:
+        await self.inbox.prune_forever(self.sessions, self.inbox_retention)
 
 
 def build_messaging(
@@ -39,6 +46,7 @@ def build_messaging(
     prepare: BatchPreparer | None = None,
 ) -> Messaging:
     """Wire a service's publisher, relay and consumer from its settings."""
+    inbox = Inbox(inbox_table, clock)
     publisher = KafkaPublisher(
         settings.kafka_bootstrap_servers,
         client_id=service,
@@ -59,9 +67,12 @@ def build_messaging(
             topics=[topic.name for topic in consumes],
             handle=handle,
             sessions=sessions,
-            inbox=Inbox(inbox_table, clock),
+            inbox=inbox,
             publisher=publisher,
             max_attempts=settings.consumer_max_attempts,
             prepare=prepare,
         ),
+        inbox=inbox,
+        sessions=sessions,
+        inbox_retention=timedelta(days=settings.inbox_retention_days),
     )

@@ -32,6 +32,7 @@ async def serve(settings: RouterSettings) -> None:
                 "consumer": router.consumer.run(),
                 "notifications": router.dispatcher.run(),
                 "queue-retry": router.retry_queue_forever(),
+                "inbox-pruning": router.messaging.prune_inbox_forever(),
                 "api": api.serve(),
             }
         )

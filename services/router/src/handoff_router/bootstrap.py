@@ -25,7 +25,7 @@ from handoff_shared.migrations import upgrade_to_head
 from handoff_shared.notify import NotificationDispatcher, Notifier
 from handoff_shared.outbox import Outbox, OutboxRelay
 from handoff_shared.topics import LEAD_ACTIVITY, LEAD_INTAKE, LEAD_SLA
-from handoff_shared.wiring import build_messaging
+from handoff_shared.wiring import Messaging, build_messaging
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SEED_LOCK_KEY = zlib.crc32(b"router:seed")
@@ -45,6 +45,7 @@ class Router:
     publisher: KafkaPublisher
     relay: OutboxRelay
     consumer: EventConsumer
+    messaging: Messaging
     dispatcher: NotificationDispatcher
     http: httpx.AsyncClient
 
@@ -122,6 +123,7 @@ async def bootstrap(settings: RouterSettings, clock: Clock | None = None) -> Rou
         publisher=messaging.publisher,
         relay=messaging.relay,
         consumer=messaging.consumer,
+        messaging=messaging,
         dispatcher=NotificationDispatcher(
             sessions,
             tables.notifications,
