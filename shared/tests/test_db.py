@@ -1,4 +1,5 @@
-"""JSON columns take what JSON can hold, written fast (orjson) or, past its limits, by json."""
+"""Database plumbing on SQLite, as `make run` uses it: JSON columns (orjson, or json past its
+limits) and the inbox."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import JSON, Column, Integer, MetaData, Table, insert, select
 
-from handoff_shared.db import create_engine, session_factory
+from handoff_shared.clock import SystemClock
+from handoff_shared.db import EncodedJson, create_engine, session_factory
+from handoff_shared.inbox import Inbox, inbox_table
 
 metadata = MetaData()
 DOCUMENTS = Table(
@@ -29,3 +32,32 @@ async def test_json_columns_keep_big_integers_and_non_string_keys(tmp_path: Path
     finally:
         await engine.dispose()
     assert stored == [bodies[0], {"1": "one", "when": "2026-11-23"}]
+
+
+async def test_the_inbox_claims_each_id_once_on_sqlite_too(tmp_path: Path) -> None:
+    tables = MetaData()
+    inbox = Inbox(inbox_table(tables), SystemClock())
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", "unused")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(tables.create_all)
+        sessions = session_factory(engine)
+        async with sessions.begin() as session:
+            assert await inbox.claim_many(session, [("a", "t"), ("b", "t")]) == {"a", "b"}
+        async with sessions.begin() as session:
+            assert await inbox.claim_many(session, [("b", "t"), ("c", "t"), ("c", "t")]) == {"c"}
+    finally:
+        await engine.dispose()
+
+
+async def test_json_encoded_beforehand_is_stored_as_the_json_it_holds(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", "unused")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+        async with session_factory(engine).begin() as session:
+            await session.execute(insert(DOCUMENTS).values(body=EncodedJson('{"a": [1, 2]}')))
+        async with session_factory(engine)() as session:
+            assert await session.scalar(select(DOCUMENTS.c.body)) == {"a": [1, 2]}
+    finally:
+        await engine.dispose()

@@ -58,9 +58,15 @@ def ensure_sqlite_folder(url: str) -> None:
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+class EncodedJson(str):
+    """JSON text already encoded (say by pydantic's `model_dump_json`), for a JSON column."""
+
+
 def _json_text(value: Any) -> str:
     # JSON columns hold whole leads and qualification packets; orjson writes them several
     # times faster than the standard library (the router spent 5 % of its CPU there).
+    if isinstance(value, EncodedJson):
+        return value
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except orjson.JSONEncodeError:

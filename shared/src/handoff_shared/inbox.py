@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Column, MetaData, String, Table, delete, select
+from sqlalchemy import ARRAY, Column, MetaData, String, Table, bindparam, delete, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,18 +35,35 @@ class Inbox:
     def __init__(self, table: Table, clock: Clock) -> None:
         self._table = table
         self._clock = clock
+        arrays = select(
+            func.unnest(bindparam("ids", type_=ARRAY(String))),
+            func.unnest(bindparam("types", type_=ARRAY(String))),
+            bindparam("at", type_=UtcDateTime),
+        )
+        self._claim_arrays = (
+            postgresql.insert(table)
+            .from_select(["event_id", "event_type", "processed_at"], arrays)
+            .on_conflict_do_nothing()
+            .returning(table.c.event_id)
+        )
 
     async def claim_many(self, session: AsyncSession, events: list[tuple[str, str]]) -> set[str]:
         """The ids among `events` (id, type) seen for the first time, claimed in one statement."""
         now = self._clock.now()
-        # Rows as parameters, not in the statement: one cached statement for any batch size.
-        claimed = await session.scalars(
-            insert_ignoring_conflicts(session, self._table).returning(self._table.c.event_id),
-            [
-                {"event_id": event_id, "event_type": event_type, "processed_at": now}
-                for event_id, event_type in dict(events).items()
-            ],
-        )
+        unique = dict(events)
+        if session.get_bind().dialect.name == "postgresql":
+            # The ids travel as two arrays: one small statement for any batch size.
+            claimed = await session.scalars(
+                self._claim_arrays, {"ids": list(unique), "types": list(unique.values()), "at": now}
+            )
+        else:
+            claimed = await session.scalars(
+                insert_ignoring_conflicts(session, self._table).returning(self._table.c.event_id),
+                [
+                    {"event_id": event_id, "event_type": event_type, "processed_at": now}
+                    for event_id, event_type in unique.items()
+                ],
+            )
         return set(claimed)
 
     async def claim(self, session: AsyncSession, event_id: str, event_type: str) -> bool:

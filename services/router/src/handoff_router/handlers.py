@@ -45,7 +45,7 @@ from handoff_router.domain.facts import EmailDomainLists, email_type, lead_facts
 from handoff_router.domain.qualification import Signal
 from handoff_router.messages import assignment_message, nurture_message, overflow_message
 from handoff_shared.clock import Clock
-from handoff_shared.db import insert_ignoring_conflicts
+from handoff_shared.db import EncodedJson, insert_ignoring_conflicts
 from handoff_shared.events import (
     LeadActivityData,
     LeadActivityRecorded,
@@ -590,8 +590,8 @@ class RouterHandlers:
         outcome: str | None,
     ) -> None:
         values = {
-            "lead": lead.model_dump(mode="json"),
-            "qualification": qualification.model_dump(mode="json"),
+            "lead": EncodedJson(lead.model_dump_json()),
+            "qualification": EncodedJson(qualification.model_dump_json()),
             "policy_version": qualification.policy_version,
             "decided_at": self._clock.now(),
             "outcome": outcome,
