@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if value.tzinfo is UTC:
+            return value
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UtcDateTime column")
         return value.astimezone(UTC)
@@ -192,16 +195,18 @@ async def _copy(session: AsyncSession, table: Table, rows: list[dict[str, Any]])
     """COPY `rows` (all with the same columns) into `table`, typed as the columns declare."""
     dialect = session.get_bind().dialect
     columns = list(rows[0])
-    processors = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+    converted = [
+        (index, process)
+        for index, name in enumerate(columns)
+        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
     ]
-    records = [
-        tuple(
-            value if process is None else process(value)
-            for value, process in zip((row[name] for name in columns), processors, strict=True)
-        )
-        for row in rows
-    ]
+    values_of = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
+    records = []
+    for row in rows:
+        record = list(values_of(row))
+        for index, process in converted:
+            record[index] = process(record[index])
+        records.append(record)
     connection = await (await session.connection()).get_raw_connection()
     driver: asyncpg.Connection = connection.driver_connection
     # Unqualified, so the connection's search_path picks the service's schema.

@@ -16,9 +16,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 EVENT_NAMESPACE = uuid.UUID("5b0c7a4e-5d1f-4c36-9d8e-2f6f1b0f7a11")
 
 
+def deterministic_uuid(*parts: object) -> uuid.UUID:
+    """A UUID that is the same every time the same fact is produced (uuid5 of its parts)."""
+    return uuid.uuid5(EVENT_NAMESPACE, "/".join(str(part) for part in parts))
+
+
 def deterministic_id(*parts: object) -> str:
     """An event id that is the same every time the same fact is produced (uuid5 of its parts)."""
-    return str(uuid.uuid5(EVENT_NAMESPACE, "/".join(str(part) for part in parts)))
+    return str(deterministic_uuid(*parts))
 
 
 class Payload(BaseModel):

@@ -37,7 +37,7 @@ from handoff_router.adapters.tables import (
 )
 from handoff_router.domain.qualification import Signal
 from handoff_shared.db import UtcDateTime
-from handoff_shared.events import deterministic_id
+from handoff_shared.events import deterministic_uuid
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Histories:
 
 def assignment_id(lead_id: uuid.UUID, sequence: int) -> uuid.UUID:
     """The id of a lead's `sequence`-th assignment, the same on every redelivery."""
-    return uuid.UUID(deterministic_id("assignment", lead_id, sequence))
+    return deterministic_uuid("assignment", lead_id, sequence)
 
 
 async def read_histories(
