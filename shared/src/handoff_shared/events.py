@@ -242,7 +242,8 @@ class CloudEvent(BaseModel):
         )
 
     def to_json(self) -> bytes:
-        return self.model_dump_json().encode()
+        # The serializer's bytes as they are: model_dump_json() would decode them to a str.
+        return self.__pydantic_serializer__.to_json(self)
 
 
 class LeadReceived(CloudEvent):
