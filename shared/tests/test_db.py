@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import JSON, Column, Integer, MetaData, Table, insert, select
 
 from handoff_shared.clock import SystemClock
-from handoff_shared.db import EncodedJson, create_engine, session_factory
+from handoff_shared.db import EncodedJson, create_engine, mark_written, on_commit, session_factory
 from handoff_shared.inbox import Inbox, inbox_table
 
 metadata = MetaData()
@@ -61,3 +61,23 @@ async def test_json_encoded_beforehand_is_stored_as_the_json_it_holds(tmp_path: 
             assert await session.scalar(select(DOCUMENTS.c.body)) == {"a": [1, 2]}
     finally:
         await engine.dispose()
+
+
+async def test_every_listener_of_a_flag_hears_each_commit_that_wrote_it(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", "unused")
+    sessions = session_factory(engine)
+    heard: list[str] = []
+    on_commit(sessions, "wrote-documents", lambda: heard.append("relay"))
+    on_commit(sessions, "wrote-documents", lambda: heard.append("metrics"))
+    on_commit(sessions, "wrote-other", lambda: heard.append("other"))
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+        async with sessions.begin() as session:
+            await session.execute(insert(DOCUMENTS).values(body={}))
+            mark_written(session, "wrote-documents")
+        async with sessions.begin() as session:  # writes nothing flagged
+            await session.execute(insert(DOCUMENTS).values(body={}))
+    finally:
+        await engine.dispose()
+    assert heard == ["relay", "metrics"]

@@ -218,12 +218,23 @@ async def create_database(name: str) -> str:
     return f"postgresql+asyncpg://{base.netloc}/{quote(name, safe='')}"
 
 
-async def drop_database(name: str) -> None:
-    """Drop database ``name`` if it exists, disconnecting its sessions (WITH FORCE)."""
+async def drop_database(name: str, *, attempts: int = 10) -> None:
+    """Drop database ``name`` if it exists, disconnecting its sessions (WITH FORCE).
+
+    An autovacuum worker in the database cannot be terminated by a role that is not a
+    superuser; it finishes within moments, so the drop is tried again.
+    """
     quoted = _quote_identifier(name)
     connection = await _admin_connection()
     try:
-        await connection.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+        for attempt in range(1, attempts + 1):
+            try:
+                await connection.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                if attempt == attempts:
+                    raise
+                await asyncio.sleep(1)
     finally:
         await connection.close()
 

@@ -27,6 +27,7 @@ from handoff_shared.events import (
     RoutingDecision,
     WorkingHours,
     decode_event,
+    deterministic_id,
 )
 from handoff_shared.notify import Channel, Notifier
 from handoff_shared.outbox import Outbox
@@ -208,6 +209,10 @@ async def test_concurrent_sweepers_fire_every_step_exactly_once(
 
     events = await published(sessions)
     assert len({e.id for e in events}) == len(events)
+    assert all(
+        e.id == deterministic_id("sla", e.data.obligation_id, e.type.rsplit(".", 1)[1])
+        for e in events
+    )
     per_step = Counter((e.data.obligation_id, e.type) for e in events)
     assert set(per_step.values()) == {1}
     assert Counter(e.type for e in events) == {
@@ -328,10 +333,13 @@ async def test_open_obligations_of_the_first_schema_keep_their_timers(postgres_u
         )
     await asyncio.to_thread(migrate, postgres_url, schema)
     async with engine.connect() as connection:
-        timers = (await connection.execute(text("SELECT step, due_at, state FROM timers"))).all()
+        timers = (
+            await connection.execute(text("SELECT step, due_at, state, event_id FROM timers"))
+        ).all()
         clock_kind = await connection.scalar(text("SELECT clock FROM obligations"))
     await engine.dispose()
     assert [(t.step, t.due_at, t.state) for t in timers] == [("recycle", START + 72 * H, "pending")]
+    assert timers[0].event_id == deterministic_id("sla", obligation, "recycled")
     assert clock_kind == "calendar"
 
 

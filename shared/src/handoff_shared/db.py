@@ -126,13 +126,30 @@ def mark_written(session: AsyncSession, flag: str) -> None:
 def on_commit(
     sessions: async_sessionmaker[AsyncSession], flag: str, callback: Callable[[], None]
 ) -> None:
-    """Call `callback` after each commit of a session from this factory that was marked `flag`."""
+    """Call `callback` after each commit of a session from this factory that was marked `flag`.
 
-    def after_commit(session: Session) -> None:
-        if session.info.pop(flag, False):
-            callback()
+    One listener per factory reads and clears the flags, so every callback of a flag is called.
+    """
+    session_class = sessions.kw["sync_session_class"]
+    callbacks: dict[str, list[Callable[[], None]]] | None = getattr(
+        session_class, _COMMIT_CALLBACKS, None
+    )
+    if callbacks is None:
+        callbacks = {}
+        setattr(session_class, _COMMIT_CALLBACKS, callbacks)
+        registered = callbacks
 
-    event.listen(sessions.kw["sync_session_class"], "after_commit", after_commit)
+        def after_commit(session: Session) -> None:
+            for written, waiting in registered.items():
+                if session.info.pop(written, False):
+                    for call in waiting:
+                        call()
+
+        event.listen(session_class, "after_commit", after_commit)
+    callbacks.setdefault(flag, []).append(callback)
+
+
+_COMMIT_CALLBACKS = "_handoff_commit_callbacks"
 
 
 def insert_ignoring_conflicts(session: AsyncSession | Session, table: Table) -> Insert:

@@ -17,7 +17,7 @@ from handoff_shared.migrations import upgrade_to_head
 from handoff_shared.notify import NotificationDispatcher, Notifier
 from handoff_shared.outbox import Outbox, OutboxRelay
 from handoff_shared.topics import LEAD_ACTIVITY, LEAD_ROUTING
-from handoff_shared.wiring import build_messaging
+from handoff_shared.wiring import Messaging, build_messaging
 from handoff_sla.adapters import tables
 from handoff_sla.adapters.calendars import load_policy_book
 from handoff_sla.announce import Announcer
@@ -38,6 +38,7 @@ class SlaMonitor:
     publisher: KafkaPublisher
     relay: OutboxRelay
     consumer: EventConsumer
+    messaging: Messaging
     dispatcher: NotificationDispatcher
     http: httpx.AsyncClient
     sweep_interval: float
@@ -114,6 +115,7 @@ def bootstrap(settings: SlaSettings, clock: Clock | None = None) -> SlaMonitor:
         publisher=messaging.publisher,
         relay=messaging.relay,
         consumer=messaging.consumer,
+        messaging=messaging,
         dispatcher=NotificationDispatcher(
             sessions,
             tables.notifications,

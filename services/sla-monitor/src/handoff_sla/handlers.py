@@ -10,14 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    RowMapping,
+    Table,
+    any_,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff_shared.clock import Clock
@@ -33,7 +46,6 @@ from handoff_shared.events import (
     SlaEscalated,
     SlaMet,
     SlaMetData,
-    SlaStepData,
     SlaWarned,
     deterministic_id,
 )
@@ -59,36 +71,41 @@ STEP_EVENTS: dict[str, tuple[type[CloudEvent], str]] = {
     "escalate": (SlaEscalated, "escalated"),
     "recycle": (LeadRecycled, "recycled"),
 }
+# The obligation's columns a step event repeats under the same names.
+STEP_EVENT_COLUMNS = (
+    "obligation_id",
+    "lead_id",
+    "assignment_id",
+    "rep_id",
+    "manager",
+    "milestone",
+    "policy",
+    "assigned_at",
+    "clock",
+    "time_zone",
+    "target_seconds",
+)
 # Only what the ladder and its events read: a burst fetches thousands of these rows per batch.
 SWEPT_COLUMNS = tuple(
-    obligations.c[name]
-    for name in (
-        "obligation_id",
-        "assignment_id",
-        "lead_id",
-        "rep_id",
-        "manager",
-        "milestone",
-        "policy",
-        "state",
-        "assigned_at",
-        "escalate_at",
-        "clock",
-        "time_zone",
-        "target_seconds",
-        "recycle_to",
-    )
+    obligations.c[name] for name in (*STEP_EVENT_COLUMNS, "state", "escalate_at", "recycle_to")
 )
 log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
 class SweepClaim:
-    """A batch of due timers locked by one sweep, with their assignments' obligations."""
+    """A batch of due timers locked by one sweep, with their event ids and their assignments'
+    obligations."""
 
     now: datetime
     timers: list[DueTimer]
-    obligations: dict[uuid.UUID, Row[Any]]
+    event_ids: dict[uuid.UUID, str]
+    obligations: dict[uuid.UUID, RowMapping]
+
+
+def step_event_id(obligation_id: uuid.UUID, step: str) -> str:
+    """The id of the event a ladder step publishes: the same whoever fires it, however often."""
+    return deterministic_id("sla", obligation_id, STEP_EVENTS[step][1])
 
 
 class SlaHandlers:
@@ -172,6 +189,7 @@ class SlaHandlers:
                     "step": timer.step,
                     "due_at": timer.due_at,
                     "state": "pending",
+                    "event_id": step_event_id(obligation_id, timer.step),
                 }
                 for timer in milestone.timers
             ]
@@ -368,32 +386,60 @@ class SlaHandlers:
             )
             .exists()
         )
-        due = [
-            DueTimer(row.timer_id, row.obligation_id, row.step, row.due_at)
-            for row in await session.execute(
-                select(timers.c.timer_id, timers.c.obligation_id, timers.c.step, timers.c.due_at)
-                .where(timers.c.state == "pending", timers.c.due_at <= now, ~earlier_pending)
-                .order_by(timers.c.due_at)
-                .limit(self._batch_size)
-                .with_for_update(skip_locked=True)
+        # Rows are read as mappings: by key they cost a fraction of by attribute, per value.
+        claimed = (
+            (
+                await session.execute(
+                    select(
+                        timers.c.timer_id,
+                        timers.c.obligation_id,
+                        timers.c.step,
+                        timers.c.due_at,
+                        timers.c.event_id,
+                        obligations.c.assignment_id,
+                    )
+                    .join(
+                        obligations,
+                        obligations.c.obligation_id == timers.c.obligation_id,
+                        isouter=True,
+                    )
+                    .where(timers.c.state == "pending", timers.c.due_at <= now, ~earlier_pending)
+                    .order_by(timers.c.due_at)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True, of=timers)
+                )
             )
-        ]
-        if not due:
+            .mappings()
+            .all()
+        )
+        if not claimed:
             return None
         # The whole assignment is locked, because a recycle closes the other milestones too.
-        assignments = select(obligations.c.assignment_id).where(
-            obligations.c.obligation_id.in_({timer.obligation_id for timer in due})
-        )
+        # Its ids are passed as values: PostgreSQL then finds the rows through the index instead
+        # of scanning every obligation for a semi-join.
+        assignment_ids = {row["assignment_id"] for row in claimed} - {None}
         rows = {
-            row.obligation_id: row
-            for row in await session.execute(
-                select(*SWEPT_COLUMNS)
-                .where(obligations.c.assignment_id.in_(assignments))
-                .order_by(obligations.c.obligation_id)
-                .with_for_update()
+            row["obligation_id"]: row
+            for row in (
+                await session.execute(
+                    select(*SWEPT_COLUMNS)
+                    .where(_one_of(session, obligations.c.assignment_id, assignment_ids))
+                    .order_by(obligations.c.obligation_id)
+                    .with_for_update()
+                )
             )
+            .mappings()
+            .all()
         }
-        return SweepClaim(now, due, rows)
+        return SweepClaim(
+            now,
+            [
+                DueTimer(row["timer_id"], row["obligation_id"], row["step"], row["due_at"])
+                for row in claimed
+            ],
+            {row["timer_id"]: row["event_id"] for row in claimed},
+            rows,
+        )
 
     async def _fire_claimed(self, session: AsyncSession, claim: SweepClaim) -> int:
         """Fire a claimed batch: record it and write one event per step that fires."""
@@ -401,7 +447,7 @@ class SlaHandlers:
         outcome = fire_due_timers(
             claim.timers,
             {
-                key: ObligationView(key, row.assignment_id, row.state, row.escalate_at)
+                key: ObligationView(key, row["assignment_id"], row["state"], row["escalate_at"])
                 for key, row in rows.items()
             },
             now,
@@ -409,7 +455,8 @@ class SlaHandlers:
         await self._record_sweep(session, outcome.fired, outcome.skipped, now)
         await self._record_transitions(session, rows, outcome.new_states, now)
         events = [
-            self._step_event(rows[timer.obligation_id], timer, now) for timer in outcome.fired
+            self._step_event(rows[timer.obligation_id], timer, claim.event_ids[timer.timer_id], now)
+            for timer in outcome.fired
         ]
         await self._outbox.add(session, *events)
         if self._announcer is not None:
@@ -428,14 +475,14 @@ class SlaHandlers:
             if taken:
                 await session.execute(
                     update(timers)
-                    .where(timers.c.timer_id.in_([timer.timer_id for timer in taken]))
+                    .where(_one_of(session, timers.c.timer_id, [timer.timer_id for timer in taken]))
                     .values(state=state, fired_at=now)
                 )
 
     async def _record_transitions(
         self,
         session: AsyncSession,
-        rows: dict[uuid.UUID, Row[Any]],
+        rows: dict[uuid.UUID, RowMapping],
         new_states: Mapping[uuid.UUID, tuple[str, str | None]],
         now: datetime,
     ) -> None:
@@ -443,63 +490,51 @@ class SlaHandlers:
         for obligation_id, (state, reason) in new_states.items():
             row = rows[obligation_id]
             if state == "escalated":
-                wall = (row.escalate_at - row.assigned_at).total_seconds()
+                # Missed at the deadline: the whole target counted, the rest of the wait paused.
+                wall = (row["escalate_at"] - row["assigned_at"]).total_seconds()
                 missed.append(
-                    {
-                        "b_id": obligation_id,
-                        "b_counted": row.target_seconds,
-                        "b_paused": wall - row.target_seconds,
-                    }
+                    {"obligation_id": obligation_id, "paused_seconds": wall - row["target_seconds"]}
                 )
             else:
-                default_reason = f"recycled: {row.milestone} missed"
+                default_reason = f"recycled: {row['milestone']} missed"
                 ended.append(
-                    {"b_id": obligation_id, "b_state": state, "b_reason": reason or default_reason}
+                    {
+                        "obligation_id": obligation_id,
+                        "state": state,
+                        "closed_reason": reason or default_reason,
+                    }
                 )
-        if missed:
-            await session.execute(
-                update(obligations)
-                .where(obligations.c.obligation_id == bindparam("b_id"))
-                .values(
-                    state="escalated",
-                    within_target=False,
-                    counted_seconds=bindparam("b_counted"),
-                    paused_seconds=bindparam("b_paused"),
-                ),
-                missed,
-            )
-        if ended:
-            await session.execute(
-                update(obligations)
-                .where(obligations.c.obligation_id == bindparam("b_id"))
-                .values(
-                    state=bindparam("b_state"), closed_reason=bindparam("b_reason"), closed_at=now
-                ),
-                ended,
-            )
+        await _update_each(
+            session,
+            obligations,
+            missed,
+            state="escalated",
+            within_target=False,
+            counted_seconds=obligations.c.target_seconds,
+        )
+        await _update_each(session, obligations, ended, closed_at=now)
 
-    def _step_event(self, row: Row[Any], timer: DueTimer, now: datetime) -> CloudEvent:
-        event_class, name = STEP_EVENTS[timer.step]
-        return event_class.build(
-            source=SOURCE,
-            time=now,
-            event_id=deterministic_id("sla", row.obligation_id, name),
-            data=SlaStepData(
-                obligation_id=row.obligation_id,
-                lead_id=row.lead_id,
-                assignment_id=row.assignment_id,
-                rep_id=row.rep_id,
-                manager=row.manager,
-                milestone=row.milestone,
-                policy=row.policy,
-                assigned_at=row.assigned_at,
-                due_at=timer.due_at,
-                fired_at=now,
-                clock=row.clock,
-                time_zone=row.time_zone,
-                target_seconds=row.target_seconds,
-                recycle_to=row.recycle_to if timer.step == "recycle" else None,
-            ),
+    def _step_event(
+        self, row: RowMapping, timer: DueTimer, event_id: str, now: datetime
+    ) -> CloudEvent:
+        event_class = STEP_EVENTS[timer.step][0]
+        # One validation of the whole envelope: the same checks as `build` with an `SlaStepData`,
+        # at half the cost, which shows in a burst of tens of thousands of steps.
+        return event_class.model_validate(
+            {
+                "id": event_id,
+                "source": SOURCE,
+                "type": event_class.event_type,
+                "time": now,
+                "subject": str(row["lead_id"]),
+                "dataschema": event_class.schema_uri(),
+                "data": {
+                    **{name: row[name] for name in STEP_EVENT_COLUMNS},
+                    "due_at": timer.due_at,
+                    "fired_at": now,
+                    "recycle_to": row["recycle_to"] if timer.step == "recycle" else None,
+                },
+            }
         )
 
     async def next_due_in(self, session: AsyncSession) -> timedelta | None:
@@ -524,6 +559,57 @@ def _counting_rule_of(row: Row[Any]) -> CountingRule:
         opens=opens,
         closes=closes,
     )
+
+
+async def _update_each(
+    session: AsyncSession, table: Table, changes: Sequence[Mapping[str, Any]], **common: Any
+) -> None:
+    """Give each row, found by the primary key in `changes`, its own values and `common` ones.
+
+    On PostgreSQL one statement joins the rows to their values unnested from one array per
+    column: a burst's batch would otherwise be a thousand single-row updates. Elsewhere it is
+    one update per row.
+    """
+    if not changes:
+        return
+    (key,) = table.primary_key.columns.keys()
+    names = list(changes[0])
+    if session.get_bind().dialect.name == "postgresql":
+        given = (
+            func.unnest(
+                *(
+                    bindparam(None, [row[name] for row in changes], type_=ARRAY(table.c[name].type))
+                    for name in names
+                )
+            )
+            .table_valued(*(column(name, table.c[name].type) for name in names))
+            .render_derived(name="given")
+        )
+        await session.execute(
+            update(table)
+            .where(table.c[key] == given.c[key])
+            .values({**{name: given.c[name] for name in names if name != key}, **common})
+        )
+        return
+    await session.execute(
+        update(table)
+        .where(table.c[key] == bindparam(f"b_{key}"))
+        .values({**{name: bindparam(f"b_{name}") for name in names if name != key}, **common}),
+        [{f"b_{name}": value for name, value in row.items()} for row in changes],
+    )
+
+
+def _one_of(
+    session: AsyncSession, column: ColumnElement[Any], values: Collection[Any]
+) -> ColumnElement[bool]:
+    """`column IN values`, as a single array parameter on PostgreSQL.
+
+    A sweep's lists run to a batch of values, and rendering and binding one parameter per value
+    cost SQLAlchemy more than the database spends on the statement.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _zone_exists(name: str) -> bool:

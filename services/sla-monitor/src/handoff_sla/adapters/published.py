@@ -35,7 +35,10 @@ async def forget_already_published(
     if not pending:
         return 0
     topics = sorted({row.topic for row in pending})
-    seen = await asyncio.wait_for(_tail_event_ids(bootstrap_servers, topics, tail), timeout)
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+    # lands as its timeout fires, and a stop during start-up would then be lost.
+    async with asyncio.timeout(timeout):
+        seen = await _tail_event_ids(bootstrap_servers, topics, tail)
     already = [row.event_id for row in pending if row.event_id in seen]
     if already:
         async with sessions.begin() as session:

@@ -59,20 +59,29 @@ obligations = Table(
     UniqueConstraint("assignment_id", "milestone", name="uq_obligations_assignment_milestone"),
 )
 
-# One row per ladder step: the durable timers. Only pending rows are indexed by due time, so the
-# sweep's index stays as small as the set of open timers however much history accumulates.
+# One row per ladder step: the durable timers. Only pending rows are indexed (by due time, and by
+# obligation for the sweep's look-up of an earlier pending step), so the indexes stay as small as
+# the set of open timers however much history accumulates.
 timers = Table(
     "timers",
     metadata,
     Column("timer_id", Uuid, primary_key=True),
-    Column("obligation_id", Uuid, nullable=False, index=True),
+    Column("obligation_id", Uuid, nullable=False),
     Column("step", String(16), nullable=False),
     Column("due_at", UtcDateTime, nullable=False),
     Column("state", String(16), nullable=False),
     Column("fired_at", UtcDateTime),
+    # The id of the event the step publishes, deterministic and so computed at creation.
+    Column("event_id", String(64), nullable=False),
     Index(
         "ix_timers_pending_due_at",
         "due_at",
+        postgresql_where=text("state = 'pending'"),
+        sqlite_where=text("state = 'pending'"),
+    ),
+    Index(
+        "ix_timers_pending_obligation_id",
+        "obligation_id",
         postgresql_where=text("state = 'pending'"),
         sqlite_where=text("state = 'pending'"),
     ),

@@ -1,0 +1,100 @@
+"""`make run` keeps the SLA monitor's state in SQLite: a ladder walks there as on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from handoff_shared import db
+from handoff_shared.clock import ManualClock
+from handoff_shared.events import (
+    LeadAssigned,
+    LeadAssignedData,
+    LeadSnapshot,
+    Qualification,
+    RoutingDecision,
+    decode_event,
+    deterministic_id,
+)
+from handoff_shared.outbox import Outbox
+from handoff_sla.adapters import tables
+from handoff_sla.adapters.calendars import load_policy_book
+from handoff_sla.bootstrap import migrate
+from handoff_sla.handlers import SlaHandlers
+from handoff_sla.settings import SlaSettings
+
+FRIDAY_4PM = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
+MONDAY_9AM = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def hot_assignment(lead_id: uuid.UUID) -> LeadAssigned:
+    data = LeadAssignedData(
+        assignment_id=uuid.uuid4(),
+        lead_id=lead_id,
+        rep_id="rep-a",
+        rep_name="Rep A",
+        manager="manager-m",
+        team="emea",
+        assigned_at=FRIDAY_4PM,
+        qualification=Qualification(
+            policy_version="p1", score=90, threshold=50, is_mql=True, rules_fired=[]
+        ),
+        routing=RoutingDecision(rule="round_robin", team="emea", candidates=["rep-a"]),
+        lead=LeadSnapshot(lead_id=lead_id, email="a@example.com", received_at=FRIDAY_4PM),
+        priority="high",
+    )
+    return LeadAssigned.build(source="urn:test", time=FRIDAY_4PM, data=data)
+
+
+async def test_a_business_hour_ladder_walks_on_sqlite(tmp_path: Path) -> None:
+    settings = SlaSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'sla.db'}")
+    await asyncio.to_thread(migrate, settings)
+    engine = db.create_engine(settings.database_url, tables.SCHEMA)
+    sessions = db.session_factory(engine)
+    clock = ManualClock(FRIDAY_4PM)
+    sla = SlaHandlers(Outbox(tables.outbox, clock), clock, load_policy_book(None), batch_size=10)
+    leads = [uuid.uuid4() for _ in range(3)]
+    try:
+        for lead in leads:
+            async with sessions.begin() as session:
+                await sla.handle(session, hot_assignment(lead))
+        # Monday 14:00: both escalations overdue (the warnings skipped as late); 18:00: recycle.
+        for now in (MONDAY_9AM + 5 * H, MONDAY_9AM + 9 * H):
+            clock.set(now)
+            while True:
+                async with sessions.begin() as session:
+                    if not await sla.fire_due(session):
+                        break
+        async with sessions() as session:
+            payloads = await session.scalars(select(tables.outbox.c.payload).order_by("id"))
+            events = [decode_event(payload) for payload in payloads]
+            obligations = {
+                (row.lead_id, row.milestone): row
+                for row in await session.execute(select(tables.obligations))
+            }
+    finally:
+        await engine.dispose()
+
+    for lead in leads:
+        steps = [(e.type, e.data.milestone) for e in events if e.subject == str(lead)]
+        assert steps == [
+            ("lead.sla.escalated", "accept"),
+            ("lead.sla.escalated", "first_touch"),
+            ("lead.sla.recycled", "first_touch"),
+        ]
+        accept, touch = obligations[(lead, "accept")], obligations[(lead, "first_touch")]
+        assert (accept.counted_seconds, accept.paused_seconds) == (H.seconds, 0)
+        assert (accept.state, accept.closed_reason) == ("closed", "recycled")
+        # Missed on Monday at 12:00: an hour on Friday and three on Monday counted, 64 paused.
+        assert (touch.counted_seconds, touch.paused_seconds) == (4 * H.seconds, 64 * H.seconds)
+        assert (touch.state, touch.closed_reason) == ("recycled", "recycled: first_touch missed")
+        assert accept.within_target is False and touch.within_target is False
+    assert all(
+        e.id == deterministic_id("sla", e.data.obligation_id, e.type.rsplit(".", 1)[1])
+        for e in events
+    )
