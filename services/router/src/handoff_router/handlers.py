@@ -297,7 +297,6 @@ class RouterHandlers:
                 may_be_queued=may_be_queued,
             )
             return False
-        weights = {seat.rep.rep_id: seat.rep.weight for seat in seats}
         await self._commit_pick(
             session,
             lead,
@@ -308,8 +307,8 @@ class RouterHandlers:
                 team=rule.team,
                 candidates=pick.candidates,
                 reason=(
-                    f"weighted round robin (weight {weights[pick.rep.rep_id]} of "
-                    f"{sum(weights[c] for c in pick.candidates)}){owner_note}"
+                    f"weighted round robin (weight {pick.rep.weight} of {pick.pool_weight})"
+                    f"{owner_note}"
                 ),
                 skipped=pick.skipped,
             ),

@@ -60,6 +60,7 @@ class Pick:
     current_weights: dict[str, int]
     candidates: list[str]
     skipped: dict[str, str] = field(default_factory=dict)
+    pool_weight: int = 0  # the eligible reps' weights together
 
 
 class RoutingRule(BaseModel):
@@ -123,25 +124,31 @@ def weighted_round_robin(
     who waited longest, then to a hash of lead and rep, never to whoever was created first.
     """
     skipped: dict[str, str] = {}
-    eligible: list[Seat] = []
+    weights: dict[str, int] = {}  # each eligible rep's credit after earning its weight
+    tied: list[Seat] = []  # the richest so far
+    pool_weight = 0
     for seat in seats:
         reason = unavailable_because(seat, now, excluded)
-        if reason is None:
-            eligible.append(seat)
-        else:
+        if reason is not None:
             skipped[seat.rep.rep_id] = reason
-    if not eligible:
+            continue
+        credit = weights[seat.rep.rep_id] = seat.current_weight + seat.rep.weight
+        pool_weight += seat.rep.weight
+        richest = weights[tied[0].rep.rep_id] if tied else None
+        if richest is None or credit > richest:
+            tied = [seat]
+        elif credit == richest:
+            tied.append(seat)
+    if not tied:
         return None
-    weights = {seat.rep.rep_id: seat.current_weight + seat.rep.weight for seat in eligible}
-    richest = max(weights.values())
-    tied = [seat for seat in eligible if weights[seat.rep.rep_id] == richest]
     chosen = tied[0] if len(tied) == 1 else max(tied, key=lambda seat: _tie_break(seat, lead_key))
-    weights[chosen.rep.rep_id] -= sum(seat.rep.weight for seat in eligible)
+    weights[chosen.rep.rep_id] -= pool_weight
     return Pick(
         rep=chosen.rep,
         current_weights=weights,
-        candidates=sorted(seat.rep.rep_id for seat in eligible),
+        candidates=sorted(weights),
         skipped=skipped,
+        pool_weight=pool_weight,
     )
 
 
