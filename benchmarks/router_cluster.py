@@ -137,7 +137,15 @@ async def run(instances: int, leads: int, capacity: int, log_level: str) -> None
         if not backlog:
             await produce(broker.bootstrap_servers, leads)
             produced = time.perf_counter() - first_decision
-        while progress_left(await progress(connection), leads) and time.monotonic() < deadline:
+        # The longest time nothing moved (no decision, no event out of the outbox): a stall.
+        last_state, last_change, longest_stall = (-1, -1), time.perf_counter(), 0.0
+        while progress_left(state := await progress(connection), leads):
+            if time.monotonic() > deadline:
+                break
+            now = time.perf_counter()
+            if state != last_state:
+                last_state, last_change = state, now
+            longest_stall = max(longest_stall, now - last_change)
             check_running(processes)
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - first_decision
@@ -170,6 +178,7 @@ async def run(instances: int, leads: int, capacity: int, log_level: str) -> None
                 "decided_before_timing": uncounted,
                 "seconds_timed": round(elapsed, 2),
                 "events_per_second": round((done - uncounted) / elapsed, 1),
+                "longest_stall_seconds": round(longest_stall, 2),
                 # Less sensitive to other load on the machine than the wall-clock rate.
                 "router_cpu_seconds": round(cpu, 2),
                 "router_cpu_microseconds_per_event": round(1e6 * cpu / (done - uncounted)),
