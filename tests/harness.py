@@ -146,6 +146,7 @@ class TopicReader:
                         event = {"subject": None, "type": None}
                     event["_value"] = message.value
                     event["_key"] = message.key.decode() if message.key else None
+                    event["_partition"] = message.partition
                     event["_headers"] = {k: v.decode() for k, v in message.headers}
                     self.events.append(event)
         return self.events

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,7 +20,7 @@ from handoff_shared import db
 from handoff_shared.clock import ManualClock, SystemClock
 from handoff_shared.events import LeadEvent, LeadReceived, LeadSnapshot
 from handoff_shared.inbox import Inbox, inbox_table
-from handoff_shared.kafka import EventConsumer, KafkaPublisher
+from handoff_shared.kafka import EventConsumer, KafkaPublisher, OutgoingRecord
 from handoff_shared.outbox import Outbox, OutboxRelay, outbox_table
 from handoff_shared.tracing import current_traceparent
 from tests.harness import TopicReader, of_lead, schema_with_tables
@@ -222,3 +224,29 @@ async def test_the_inbox_forgets_ids_older_than_its_retention_in_bounded_deletes
         assert await inbox.forget_older_than(session, timedelta(days=30), limit=3) == 0
     async with sessions() as session:
         assert (await session.scalars(select(INBOX.c.event_id))).all() == ["recent"]
+
+
+async def test_the_publisher_keeps_each_keys_order_and_the_java_clients_partitions(
+    kafka_bootstrap: str,
+) -> None:
+    topic = f"test.partitions.{uuid.uuid4().hex[:6]}"
+    await create_topics(kafka_bootstrap, {topic: 6})
+    keys = [f"lead-{n}" for n in range(12)]
+    # 4 KB records, 40 per key: more than one batch per partition (a batch holds 256 KB).
+    records = [
+        OutgoingRecord(topic, key.encode(), json.dumps({"n": n, "pad": "x" * 4000}).encode(), [])
+        for n in range(40)
+        for key in keys
+    ]
+    publisher = KafkaPublisher(kafka_bootstrap, client_id="test", send_timeout=10)
+    try:
+        await publisher.send_many(records)
+    finally:
+        await publisher.stop()
+    async with TopicReader(kafka_bootstrap, topic) as reader:
+        seen = await reader.wait_for(lambda got: len(got) >= len(records), 30, "every record")
+    for key in keys:
+        mine = [event for event in seen if event["_key"] == key]
+        assert [event["n"] for event in mine] == list(range(40))
+        # Where the Java client (and any other Kafka producer) would put this key.
+        assert {event["_partition"] for event in mine} == {(murmur2(key.encode()) & 0x7FFFFFFF) % 6}

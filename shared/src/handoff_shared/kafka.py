@@ -10,6 +10,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -41,6 +42,7 @@ class KafkaPublisher:
         self._client_id = client_id
         self._send_timeout = send_timeout
         self._producer: AIOKafkaProducer | None = None
+        self._partitioner = DefaultPartitioner()
 
     async def _started(self) -> AIOKafkaProducer:
         # Started on first use, so a service comes up (and intake takes leads) while Kafka is down.
@@ -68,12 +70,36 @@ class KafkaPublisher:
             self._producer = None
 
     async def send_many(self, records: Sequence[OutgoingRecord]) -> None:
-        """Send all records and wait until the broker has acknowledged every one."""
+        """Send all records and wait until the broker has acknowledged every one.
+
+        Records are grouped by partition (the Java client's key hash, as `send` would choose)
+        and handed over as whole batches, in order within each partition: per record, `send`
+        cost a future and the accumulator's bookkeeping, a sixth of a relay's time.
+        """
         producer = await self._started()
-        deliveries = [
-            await producer.send(record.topic, record.value, key=record.key, headers=record.headers)
-            for record in records
-        ]
+        partitions: dict[str, list[int]] = {}
+        by_partition: dict[tuple[str, int], list[OutgoingRecord]] = {}
+        for record in records:
+            if record.topic not in partitions:
+                partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
+            choices = partitions[record.topic]
+            partition = self._partitioner(record.key, choices, choices)
+            by_partition.setdefault((record.topic, partition), []).append(record)
+        deliveries = []
+        for (topic, partition), in_order in by_partition.items():
+            batch = producer.create_batch()
+            for record in in_order:
+                while (
+                    batch.append(
+                        key=record.key, value=record.value, timestamp=None, headers=record.headers
+                    )
+                    is None
+                ):
+                    if batch.record_count() == 0:
+                        raise ValueError(f"a record for {topic} is larger than a whole batch")
+                    deliveries.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+            deliveries.append(await producer.send_batch(batch, topic, partition=partition))
         async with asyncio.timeout(self._send_timeout):
             await asyncio.gather(*deliveries)
 
