@@ -36,8 +36,8 @@ bench: setup
 	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(UV) run python benchmarks/intake_webhooks.py
 	$(UV) run python benchmarks/router_fairness.py
-	$(UV) run python benchmarks/router_cluster.py --instances 1 --leads 3000
-	$(UV) run python benchmarks/router_cluster.py --instances 3 --leads 2000
+	$(UV) run python benchmarks/router_cluster.py --instances 1 --leads 40000 --capacity 100000
+	$(UV) run python benchmarks/router_cluster.py --instances 3 --leads 2000 --capacity 150
 	$(UV) run python benchmarks/sla_timers.py
 
 run: setup
