@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from handoff_shared import db
 from handoff_shared.clock import ManualClock
@@ -23,7 +23,7 @@ from handoff_shared.events import (
 from handoff_shared.outbox import Outbox
 from handoff_sla.adapters import tables
 from handoff_sla.adapters.calendars import load_policy_book
-from handoff_sla.bootstrap import migrate
+from handoff_sla.bootstrap import bootstrap, migrate
 from handoff_sla.handlers import SlaHandlers
 from handoff_sla.settings import SlaSettings
 
@@ -98,3 +98,40 @@ async def test_a_business_hour_ladder_walks_on_sqlite(tmp_path: Path) -> None:
         e.id == deterministic_id("sla", e.data.obligation_id, e.type.rsplit(".", 1)[1])
         for e in events
     )
+
+
+async def test_the_running_sweeper_fires_each_step_once_on_sqlite(tmp_path: Path) -> None:
+    # SQLite has no row locks to skip, so overlapping sweepers would read the same due timers
+    # and fire them twice; on SQLite the monitor sweeps with one worker.
+    settings = SlaSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'sla.db'}", sweep_workers=2
+    )
+    await asyncio.to_thread(migrate, settings)
+    clock = ManualClock(FRIDAY_4PM)
+    monitor = bootstrap(settings, clock)
+    try:
+        for _ in range(100):
+            async with monitor.sessions.begin() as session:
+                await monitor.handlers.handle(session, hot_assignment(uuid.uuid4()))
+        clock.set(MONDAY_9AM + 9 * H)  # every step of every ladder is due
+        sweeping = asyncio.create_task(monitor.sweep_forever())
+        try:
+            async with asyncio.timeout(30):
+                while True:
+                    async with monitor.sessions() as session:
+                        pending = await session.scalar(
+                            select(func.count())
+                            .select_from(tables.timers)
+                            .where(tables.timers.c.state == "pending")
+                        )
+                    if pending == 0:
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            sweeping.cancel()
+            await asyncio.gather(sweeping, return_exceptions=True)
+        async with monitor.sessions() as session:
+            ids = (await session.scalars(select(tables.outbox.c.event_id))).all()
+    finally:
+        await monitor.close()
+    assert len(ids) == 100 * 3 and len(set(ids)) == len(ids)

@@ -126,5 +126,6 @@ def bootstrap(settings: SlaSettings, clock: Clock | None = None) -> SlaMonitor:
         http=http,
         sweep_interval=settings.sweep_interval_seconds,
         sweep_batch_size=settings.sweep_batch_size,
-        sweep_workers=settings.sweep_workers,
+        # SQLite has no row locks to skip: two sweepers would read and fire the same timers.
+        sweep_workers=settings.sweep_workers if db.is_postgres(settings.database_url) else 1,
     )
