@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff_shared.clock import Clock
-from handoff_shared.db import insert_ignoring_conflicts
+from handoff_shared.db import flush_inserts, insert_ignoring_conflicts
 from handoff_shared.events import (
     CloudEvent,
     LeadActivityData,
@@ -458,10 +458,11 @@ class SlaHandlers:
             self._step_event(rows[timer.obligation_id], timer, claim.event_ids[timer.timer_id], now)
             for timer in outcome.fired
         ]
-        await self._outbox.add(session, *events)
+        self._outbox.add_at_commit(session, *events)
         if self._announcer is not None:
             for event in events:
                 await self._announcer.announce(session, event)
+        await flush_inserts(session)  # a batch's events by COPY (PostgreSQL), not row by row
         return len(claim.timers)
 
     async def _record_sweep(
