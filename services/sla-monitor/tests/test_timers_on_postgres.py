@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handoff_shared import db
 from handoff_shared.clock import ManualClock
 from handoff_shared.events import (
+    ActivityKind,
     LeadActivityData,
     LeadActivityRecorded,
     LeadAssigned,
@@ -99,12 +100,12 @@ def assigned(
 
 
 def activity(
-    lead_id: uuid.UUID, kind: str, at: datetime, rep: str | None = None
+    lead_id: uuid.UUID, kind: ActivityKind, at: datetime, rep: str | None = None
 ) -> LeadActivityRecorded:
     data = LeadActivityData(
         activity_id=uuid.uuid4(),
         lead_id=lead_id,
-        kind=kind,  # type: ignore[arg-type]  # a literal chosen by each test
+        kind=kind,
         occurred_at=at,
         rep_id=rep,
     )
