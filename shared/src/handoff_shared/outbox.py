@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    any_,
     delete,
     func,
     insert,
@@ -128,7 +129,14 @@ class OutboxRelay:
         """Publish one batch of pending rows; returns how many were published."""
         table = self._table
         async with self._sessions() as session, session.begin():
+            oldest = select(table.c.id).order_by(table.c.id).limit(self._batch_size)
+            taken_ids = table.c.id.in_(oldest.scalar_subquery())
             if session.get_bind().dialect.name == "postgresql":
+                # The ids as one array, which PostgreSQL looks up through the primary key. As
+                # `IN (subquery)` it planned a hash join over the whole table whenever its
+                # statistics were from a quieter moment, which in a burst they always are:
+                # every batch then read the whole outbox.
+                taken_ids = table.c.id == any_(func.array(oldest.scalar_subquery()))
                 locked = await session.scalar(
                     # One relay at a time per service schema keeps each lead's events in order
                     # across replicas; other services' relays in the same database go on.
@@ -141,10 +149,9 @@ class OutboxRelay:
                 if not locked:
                     return 0
             # Taken out and sent in one transaction: if the send fails, the rows come back.
-            oldest = select(table.c.id).order_by(table.c.id).limit(self._batch_size)
             taken = await session.execute(
                 delete(table)
-                .where(table.c.id.in_(oldest.scalar_subquery()))
+                .where(taken_ids)
                 .returning(table.c.id, table.c.topic, table.c.key, table.c.payload, table.c.headers)
             )
             rows = sorted(taken.all(), key=lambda row: row.id)
