@@ -25,6 +25,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     column,
+    delete,
     func,
     insert,
     select,
@@ -188,7 +189,6 @@ class SlaHandlers:
                     "obligation_id": obligation_id,
                     "step": timer.step,
                     "due_at": timer.due_at,
-                    "state": "pending",
                     "event_id": step_event_id(obligation_id, timer.step),
                 }
                 for timer in milestone.timers
@@ -381,7 +381,6 @@ class SlaHandlers:
             select(earlier.c.timer_id)
             .where(
                 earlier.c.obligation_id == timers.c.obligation_id,
-                earlier.c.state == "pending",
                 earlier.c.due_at < timers.c.due_at,
             )
             .exists()
@@ -403,7 +402,7 @@ class SlaHandlers:
                         obligations.c.obligation_id == timers.c.obligation_id,
                         isouter=True,
                     )
-                    .where(timers.c.state == "pending", timers.c.due_at <= now, ~earlier_pending)
+                    .where(timers.c.due_at <= now, ~earlier_pending)
                     .order_by(timers.c.due_at)
                     .limit(self._batch_size)
                     .with_for_update(skip_locked=True, of=timers)
@@ -452,7 +451,12 @@ class SlaHandlers:
             },
             now,
         )
-        await self._record_sweep(session, outcome.fired, outcome.skipped, now)
+        # Fired or skipped, a timer is done with: its event and the obligation keep the record.
+        await session.execute(
+            delete(timers).where(
+                _one_of(session, timers.c.timer_id, [timer.timer_id for timer in claim.timers])
+            )
+        )
         await self._record_transitions(session, rows, outcome.new_states, now)
         events = [
             self._step_event(rows[timer.obligation_id], timer, claim.event_ids[timer.timer_id], now)
@@ -464,21 +468,6 @@ class SlaHandlers:
                 await self._announcer.announce(session, event)
         await flush_inserts(session)  # a batch's events by COPY (PostgreSQL), not row by row
         return len(claim.timers)
-
-    async def _record_sweep(
-        self,
-        session: AsyncSession,
-        fired: Sequence[DueTimer],
-        skipped: Sequence[DueTimer],
-        now: datetime,
-    ) -> None:
-        for state, taken in (("fired", fired), ("skipped", skipped)):
-            if taken:
-                await session.execute(
-                    update(timers)
-                    .where(_one_of(session, timers.c.timer_id, [timer.timer_id for timer in taken]))
-                    .values(state=state, fired_at=now)
-                )
 
     async def _record_transitions(
         self,
@@ -540,12 +529,7 @@ class SlaHandlers:
 
     async def next_due_in(self, session: AsyncSession) -> timedelta | None:
         """How long until the earliest pending timer is due (None when there is none)."""
-        earliest = await session.scalar(
-            select(timers.c.due_at)
-            .where(timers.c.state == "pending")
-            .order_by(timers.c.due_at)
-            .limit(1)
-        )
+        earliest = await session.scalar(select(timers.c.due_at).order_by(timers.c.due_at).limit(1))
         return None if earliest is None else earliest - self._clock.now()
 
 
