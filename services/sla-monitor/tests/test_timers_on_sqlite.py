@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import func, select
 
 from handoff_shared import db
@@ -23,7 +26,7 @@ from handoff_shared.events import (
 from handoff_shared.outbox import Outbox
 from handoff_sla.adapters import tables
 from handoff_sla.adapters.calendars import load_policy_book
-from handoff_sla.bootstrap import bootstrap, migrate
+from handoff_sla.bootstrap import MIGRATIONS, bootstrap, migrate
 from handoff_sla.handlers import SlaHandlers
 from handoff_sla.settings import SlaSettings
 
@@ -133,3 +136,32 @@ async def test_the_running_sweeper_fires_each_step_once_on_sqlite(tmp_path: Path
     finally:
         await monitor.close()
     assert len(ids) == 100 * 3 and len(set(ids)) == len(ids)
+
+
+HISTORY_AND_PENDING = (("warn", "skipped"), ("escalate", "fired"), ("recycle", "pending"))
+
+
+def test_a_make_run_database_of_the_previous_version_keeps_only_its_pending_timers(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "sla.db"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["database_url"] = f"sqlite+aiosqlite:///{database}"
+    config.attributes["schema"] = tables.SCHEMA
+    command.upgrade(config, "0003")
+    with sqlite3.connect(database) as connection:
+        connection.executemany(
+            "INSERT INTO timers (timer_id, obligation_id, step, due_at, state, event_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (uuid.uuid4().hex, "o1", step, "2026-11-23 09:00:00.000000", state, step)
+                for step, state in HISTORY_AND_PENDING
+            ],
+        )
+    command.upgrade(config, "head")
+    with sqlite3.connect(database) as connection:
+        left = connection.execute("SELECT step, event_id FROM timers").fetchall()
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(timers)")]
+    assert left == [("recycle", "recycle")]
+    assert "state" not in columns and "fired_at" not in columns
