@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from handoff_shared import db
-from handoff_shared.clock import ManualClock
+from handoff_shared.clock import ManualClock, write_clock_offset
 from handoff_shared.events import (
+    ActivityKind,
+    LeadActivityData,
+    LeadActivityRecorded,
     LeadAssigned,
     LeadAssignedData,
     LeadSnapshot,
@@ -28,6 +34,7 @@ from handoff_sla.adapters import tables
 from handoff_sla.adapters.calendars import load_policy_book
 from handoff_sla.bootstrap import MIGRATIONS, bootstrap, migrate
 from handoff_sla.handlers import SlaHandlers
+from handoff_sla.report import app as report_app
 from handoff_sla.settings import SlaSettings
 
 FRIDAY_4PM = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
@@ -35,15 +42,17 @@ MONDAY_9AM = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 
 
-def hot_assignment(lead_id: uuid.UUID) -> LeadAssigned:
+def hot_assignment(
+    lead_id: uuid.UUID, rep: str = "rep-a", team: str = "emea", at: datetime = FRIDAY_4PM
+) -> LeadAssigned:
     data = LeadAssignedData(
         assignment_id=uuid.uuid4(),
         lead_id=lead_id,
-        rep_id="rep-a",
-        rep_name="Rep A",
+        rep_id=rep,
+        rep_name=rep,
         manager="manager-m",
-        team="emea",
-        assigned_at=FRIDAY_4PM,
+        team=team,
+        assigned_at=at,
         qualification=Qualification(
             policy_version="p1", score=90, threshold=50, is_mql=True, rules_fired=[]
         ),
@@ -51,7 +60,7 @@ def hot_assignment(lead_id: uuid.UUID) -> LeadAssigned:
         lead=LeadSnapshot(lead_id=lead_id, email="a@example.com", received_at=FRIDAY_4PM),
         priority="high",
     )
-    return LeadAssigned.build(source="urn:test", time=FRIDAY_4PM, data=data)
+    return LeadAssigned.build(source="urn:test", time=at, data=data)
 
 
 async def test_a_business_hour_ladder_walks_on_sqlite(tmp_path: Path) -> None:
@@ -165,3 +174,72 @@ def test_a_make_run_database_of_the_previous_version_keeps_only_its_pending_time
         columns = [row[1] for row in connection.execute("PRAGMA table_info(timers)")]
     assert left == [("recycle", "recycle")]
     assert "state" not in columns and "fired_at" not in columns
+
+
+def activity(lead_id: uuid.UUID, kind: ActivityKind, at: datetime) -> LeadActivityRecorded:
+    data = LeadActivityData(activity_id=uuid.uuid4(), lead_id=lead_id, kind=kind, occurred_at=at)
+    return LeadActivityRecorded.build(source="urn:test", time=at, data=data)
+
+
+async def test_the_compliance_report_tells_met_missed_and_on_track_per_rep_and_team(
+    tmp_path: Path,
+) -> None:
+    settings = SlaSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'sla.db'}")
+    await asyncio.to_thread(migrate, settings)
+    engine = db.create_engine(settings.database_url, tables.SCHEMA)
+    sessions = db.session_factory(engine)
+    clock = ManualClock(FRIDAY_4PM)
+    sla = SlaHandlers(Outbox(tables.outbox, clock), clock, load_policy_book(None), batch_size=10)
+    prompt, silent, slow, fresh = (uuid.uuid4() for _ in range(4))
+    try:
+        for event in (
+            hot_assignment(prompt),
+            hot_assignment(silent),
+            hot_assignment(slow, rep="rep-b", team="amer"),
+            activity(prompt, "accepted", FRIDAY_4PM + H / 2),  # half an hour: in time
+            activity(prompt, "contacted", MONDAY_9AM + H),  # two business hours: in time
+            activity(slow, "contacted", MONDAY_9AM + 4 * H),  # five business hours: late
+            hot_assignment(fresh, rep="rep-b", team="amer", at=MONDAY_9AM + 8.5 * H),
+        ):
+            async with sessions.begin() as session:
+                await sla.handle(session, event)
+        clock.set(MONDAY_9AM + 9 * H)  # the silent lead's ladder has run to its recycle
+        while True:
+            async with sessions.begin() as session:
+                if not await sla.fire_due(session):
+                    break
+    finally:
+        await engine.dispose()
+    clock_file = tmp_path / "clock"
+    write_clock_offset(clock_file, MONDAY_9AM + 10 * H - datetime.now(UTC))
+    env = {"SLA_DATABASE_URL": settings.database_url, "SLA_CLOCK_FILE": str(clock_file)}
+
+    def report(*options: str) -> list[dict[str, Any]]:
+        result = CliRunner().invoke(
+            report_app, ["--since", "2026-11-20", "--json", *options], env=env
+        )
+        assert result.exit_code == 0, result.output
+        rows: list[dict[str, Any]] = json.loads(result.output)
+        return rows
+
+    by_rep = {(row["group"], row["milestone"]): row for row in await asyncio.to_thread(report)}
+    outcomes = ("in_time", "late", "missed", "overdue", "on_track", "closed")
+    assert {key: tuple(row[name] for name in outcomes) for key, row in by_rep.items()} == {
+        ("(all)", "accept"): (1, 1, 1, 0, 1, 0),
+        ("(all)", "first_touch"): (1, 1, 1, 0, 1, 0),
+        ("rep-a", "accept"): (1, 0, 1, 0, 0, 0),
+        ("rep-a", "first_touch"): (1, 0, 1, 0, 0, 0),
+        ("rep-b", "accept"): (0, 1, 0, 0, 1, 0),
+        ("rep-b", "first_touch"): (0, 1, 0, 0, 1, 0),
+    }
+    assert by_rep[("rep-a", "accept")]["compliance"] == 0.5
+    assert by_rep[("(all)", "accept")]["median_hours_to_meet"] == 2.75  # half an hour and five
+    by_team = await asyncio.to_thread(report, "--by", "team")
+    assert [(row["group"], row["milestone"]) for row in by_team][2:] == [
+        ("amer", "accept"),
+        ("amer", "first_touch"),
+        ("emea", "accept"),
+        ("emea", "first_touch"),
+    ]
+    before_monday = await asyncio.to_thread(report, "--until", "2026-11-23")
+    assert [row["obligations"] for row in before_monday][:2] == [3, 3]  # without the fresh lead

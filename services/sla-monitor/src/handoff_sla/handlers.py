@@ -165,6 +165,7 @@ class SlaHandlers:
                     "lead_id": assignment.lead_id,
                     "rep_id": assignment.rep_id,
                     "manager": assignment.manager,
+                    "team": assignment.team,
                     "milestone": milestone.rule.milestone,
                     "policy": self._policies.label(policy),
                     "state": "open",

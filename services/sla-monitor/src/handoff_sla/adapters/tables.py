@@ -32,6 +32,7 @@ obligations = Table(
     Column("lead_id", Uuid, nullable=False, index=True),
     Column("rep_id", String(200), nullable=False),
     Column("manager", String(200)),
+    Column("team", String(100)),
     Column("milestone", String(32), nullable=False),
     Column("policy", String(100), nullable=False),
     Column("state", String(16), nullable=False),
