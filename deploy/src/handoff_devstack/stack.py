@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import date
 from pathlib import Path
 
 from handoff_devstack.kafka import KafkaBroker, create_topics
@@ -108,6 +109,11 @@ def _banner(base: str, bootstrap: str, run_dir: Path) -> str:
         f"curl -s {base}/leads -H 'X-API-Key: dev-key-change-me'"
         f" -H 'Content-Type: application/json' -d '{EXAMPLE_LEAD}'"
     )
+    report = (
+        f"SLA_DATABASE_URL=sqlite+aiosqlite:///{run_dir / 'sla-monitor.db'} \\\n"
+        f"                SLA_CLOCK_FILE={run_dir}/clock-offset-seconds"
+        f" uv run handoff-sla-report --since {date.today()}"
+    )
     return f"""
 Handoff is running.
   API docs:     {base}/docs
@@ -115,6 +121,7 @@ Handoff is running.
   Watch topics: kcat -b {bootstrap} -C -t lead.routing -o beginning
                 (or: uv run python -m handoff_devstack.watch lead.routing)
   Move SLA time: echo 176400 > {run_dir}/clock-offset-seconds   (49 hours ahead; 0 to reset)
+  SLA report:   {report}
   Logs:         {run_dir}/logs/
 Ctrl-C stops everything.
 """
