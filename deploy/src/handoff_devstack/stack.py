@@ -83,6 +83,10 @@ def run(run_dir: Path, kafka_port: int, intake_port: int, partitions: int) -> No
     except KeyboardInterrupt:
         print("\nStopping ...", flush=True)
     finally:
+        # A second Ctrl-C (or uv passing the first one on again) must not cut the clean-up short
+        # and leave the services or the broker running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for process in processes.values():
             process.terminate()
         for process in processes.values():
