@@ -116,7 +116,7 @@ def _banner(base: str, bootstrap: str, run_dir: Path) -> str:
     report = (
         f"SLA_DATABASE_URL=sqlite+aiosqlite:///{run_dir / 'sla-monitor.db'} \\\n"
         f"                SLA_CLOCK_FILE={run_dir}/clock-offset-seconds"
-        f" uv run handoff-sla-report --since {date.today()}"
+        f" uv run handoff-sla-report compliance --since {date.today()}"
     )
     return f"""
 Handoff is running.

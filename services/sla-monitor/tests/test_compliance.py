@@ -1,4 +1,4 @@
-"""SLA compliance figures, with no infrastructure."""
+"""SLA compliance and speed-to-lead figures, with no infrastructure."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from handoff_sla.domain.compliance import (
     ObligationRecord,
     outcome_of,
 )
+from handoff_sla.domain.speed_to_lead import FirstTouch, speed_to_lead
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -122,3 +123,28 @@ def test_hours_to_meet_are_quantiles_of_the_counted_time() -> None:
     (everyone, _) = tally.rows()
     assert everyone.hours_to_meet(0.5) == pytest.approx(5.5)
     assert everyone.hours_to_meet(0.9) == pytest.approx(9.1)
+
+
+def test_first_touches_are_bucketed_by_counted_hours_with_their_conversions_and_wins() -> None:
+    touches = [
+        FirstTouch(0.5 * 3600, converted=True, won=True),
+        FirstTouch(1 * 3600, converted=True, won=False),  # an edge belongs to the bucket above
+        FirstTouch(30 * 3600, converted=False, won=False),
+        FirstTouch(None, converted=True, won=False),
+        FirstTouch(None, converted=False, won=False),
+    ]
+    buckets = {bucket.label: bucket for bucket in speed_to_lead(touches, edges=(1, 24))}
+    assert list(buckets) == ["< 1 h", "1-24 h", "24 h or more", "not touched"]
+    assert (buckets["< 1 h"].leads, buckets["< 1 h"].win_rate) == (1, 1.0)
+    assert (buckets["1-24 h"].converted, buckets["1-24 h"].won) == (1, 0)
+    assert buckets["24 h or more"].conversion_rate == 0
+    assert (buckets["not touched"].leads, buckets["not touched"].conversion_rate) == (2, 0.5)
+    assert all(bucket.few for bucket in buckets.values())
+
+
+def test_an_empty_bucket_has_no_rates_and_bad_edges_are_refused() -> None:
+    (first, *_) = speed_to_lead([], edges=(2,))
+    assert (first.leads, first.conversion_rate, first.win_rate) == (0, None, None)
+    for edges in ((), (4, 1), (0, 4), (1, 1)):
+        with pytest.raises(ValueError, match="increasing"):
+            speed_to_lead([], edges=edges)

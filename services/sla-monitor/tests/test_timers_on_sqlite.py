@@ -199,6 +199,8 @@ async def test_the_compliance_report_tells_met_missed_and_on_track_per_rep_and_t
             activity(prompt, "accepted", FRIDAY_4PM + H / 2),  # half an hour: in time
             activity(prompt, "contacted", MONDAY_9AM + H),  # two business hours: in time
             activity(slow, "contacted", MONDAY_9AM + 4 * H),  # five business hours: late
+            activity(prompt, "won", MONDAY_9AM + 6 * H),
+            activity(slow, "converted", MONDAY_9AM + 6 * H),
             hot_assignment(fresh, rep="rep-b", team="amer", at=MONDAY_9AM + 8.5 * H),
         ):
             async with sessions.begin() as session:
@@ -214,9 +216,9 @@ async def test_the_compliance_report_tells_met_missed_and_on_track_per_rep_and_t
     write_clock_offset(clock_file, MONDAY_9AM + 10 * H - datetime.now(UTC))
     env = {"SLA_DATABASE_URL": settings.database_url, "SLA_CLOCK_FILE": str(clock_file)}
 
-    def report(*options: str) -> list[dict[str, Any]]:
+    def report(*options: str, command: str = "compliance") -> list[dict[str, Any]]:
         result = CliRunner().invoke(
-            report_app, ["--since", "2026-11-20", "--json", *options], env=env
+            report_app, [command, "--since", "2026-11-20", "--json", *options], env=env
         )
         assert result.exit_code == 0, result.output
         rows: list[dict[str, Any]] = json.loads(result.output)
@@ -243,3 +245,14 @@ async def test_the_compliance_report_tells_met_missed_and_on_track_per_rep_and_t
     ]
     before_monday = await asyncio.to_thread(report, "--until", "2026-11-23")
     assert [row["obligations"] for row in before_monday][:2] == [3, 3]  # without the fresh lead
+
+    # The fresh lead's first touch is still on track: it says nothing about speed yet.
+    speed = await asyncio.to_thread(report, command="speed-to-lead")
+    assert [(b["bucket"], b["leads"], b["converted"], b["won"]) for b in speed] == [
+        ("< 1 h", 0, 0, 0),
+        ("1-4 h", 1, 1, 1),
+        ("4-24 h", 1, 1, 0),
+        ("24-48 h", 0, 0, 0),
+        ("48 h or more", 0, 0, 0),
+        ("not touched", 1, 0, 0),
+    ]
