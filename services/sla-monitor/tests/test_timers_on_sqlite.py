@@ -6,13 +6,17 @@ import asyncio
 import json
 import sqlite3
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner
 
 from handoff_shared import db
@@ -63,34 +67,55 @@ def hot_assignment(
     return LeadAssigned.build(source="urn:test", time=at, data=data)
 
 
-async def test_a_business_hour_ladder_walks_on_sqlite(tmp_path: Path) -> None:
+@dataclass
+class SlaOnSqlite:
+    """The SLA handlers over a migrated SQLite file, on a manual clock from Friday 16:00."""
+
+    database_url: str
+    sessions: async_sessionmaker[AsyncSession]
+    clock: ManualClock
+    sla: SlaHandlers
+
+    async def handle(self, *events: Any) -> None:
+        for event in events:
+            async with self.sessions.begin() as session:
+                await self.sla.handle(session, event)
+
+    async def sweep_all(self) -> None:
+        """Sweep until nothing due is left."""
+        while True:
+            async with self.sessions.begin() as session:
+                if not await self.sla.fire_due(session):
+                    return
+
+
+@pytest.fixture
+async def on_sqlite(tmp_path: Path) -> AsyncIterator[SlaOnSqlite]:
     settings = SlaSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'sla.db'}")
     await asyncio.to_thread(migrate, settings)
     engine = db.create_engine(settings.database_url, tables.SCHEMA)
-    sessions = db.session_factory(engine)
     clock = ManualClock(FRIDAY_4PM)
     sla = SlaHandlers(Outbox(tables.outbox, clock), clock, load_policy_book(None), batch_size=10)
-    leads = [uuid.uuid4() for _ in range(3)]
     try:
-        for lead in leads:
-            async with sessions.begin() as session:
-                await sla.handle(session, hot_assignment(lead))
-        # Monday 14:00: both escalations overdue (the warnings skipped as late); 18:00: recycle.
-        for now in (MONDAY_9AM + 5 * H, MONDAY_9AM + 9 * H):
-            clock.set(now)
-            while True:
-                async with sessions.begin() as session:
-                    if not await sla.fire_due(session):
-                        break
-        async with sessions() as session:
-            payloads = await session.scalars(select(tables.outbox.c.payload).order_by("id"))
-            events = [decode_event(payload) for payload in payloads]
-            obligations = {
-                (row.lead_id, row.milestone): row
-                for row in await session.execute(select(tables.obligations))
-            }
+        yield SlaOnSqlite(settings.database_url, db.session_factory(engine), clock, sla)
     finally:
         await engine.dispose()
+
+
+async def test_a_business_hour_ladder_walks_on_sqlite(on_sqlite: SlaOnSqlite) -> None:
+    leads = [uuid.uuid4() for _ in range(3)]
+    await on_sqlite.handle(*(hot_assignment(lead) for lead in leads))
+    # Monday 14:00: both escalations overdue (the warnings skipped as late); 18:00: recycle.
+    for now in (MONDAY_9AM + 5 * H, MONDAY_9AM + 9 * H):
+        on_sqlite.clock.set(now)
+        await on_sqlite.sweep_all()
+    async with on_sqlite.sessions() as session:
+        payloads = await session.scalars(select(tables.outbox.c.payload).order_by("id"))
+        events = [decode_event(payload) for payload in payloads]
+        obligations = {
+            (row.lead_id, row.milestone): row
+            for row in await session.execute(select(tables.obligations))
+        }
 
     for lead in leads:
         steps = [(e.type, e.data.milestone) for e in events if e.subject == str(lead)]
@@ -182,39 +207,25 @@ def activity(lead_id: uuid.UUID, kind: ActivityKind, at: datetime) -> LeadActivi
 
 
 async def test_the_compliance_report_tells_met_missed_and_on_track_per_rep_and_team(
-    tmp_path: Path,
+    on_sqlite: SlaOnSqlite, tmp_path: Path
 ) -> None:
-    settings = SlaSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'sla.db'}")
-    await asyncio.to_thread(migrate, settings)
-    engine = db.create_engine(settings.database_url, tables.SCHEMA)
-    sessions = db.session_factory(engine)
-    clock = ManualClock(FRIDAY_4PM)
-    sla = SlaHandlers(Outbox(tables.outbox, clock), clock, load_policy_book(None), batch_size=10)
     prompt, silent, slow, fresh = (uuid.uuid4() for _ in range(4))
-    try:
-        for event in (
-            hot_assignment(prompt),
-            hot_assignment(silent),
-            hot_assignment(slow, rep="rep-b", team="amer"),
-            activity(prompt, "accepted", FRIDAY_4PM + H / 2),  # half an hour: in time
-            activity(prompt, "contacted", MONDAY_9AM + H),  # two business hours: in time
-            activity(slow, "contacted", MONDAY_9AM + 4 * H),  # five business hours: late
-            activity(prompt, "won", MONDAY_9AM + 6 * H),
-            activity(slow, "converted", MONDAY_9AM + 6 * H),
-            hot_assignment(fresh, rep="rep-b", team="amer", at=MONDAY_9AM + 8.5 * H),
-        ):
-            async with sessions.begin() as session:
-                await sla.handle(session, event)
-        clock.set(MONDAY_9AM + 9 * H)  # the silent lead's ladder has run to its recycle
-        while True:
-            async with sessions.begin() as session:
-                if not await sla.fire_due(session):
-                    break
-    finally:
-        await engine.dispose()
+    await on_sqlite.handle(
+        hot_assignment(prompt),
+        hot_assignment(silent),
+        hot_assignment(slow, rep="rep-b", team="amer"),
+        activity(prompt, "accepted", FRIDAY_4PM + H / 2),  # half an hour: in time
+        activity(prompt, "contacted", MONDAY_9AM + H),  # two business hours: in time
+        activity(slow, "contacted", MONDAY_9AM + 4 * H),  # five business hours: late
+        activity(prompt, "won", MONDAY_9AM + 6 * H),
+        activity(slow, "converted", MONDAY_9AM + 6 * H),
+        hot_assignment(fresh, rep="rep-b", team="amer", at=MONDAY_9AM + 8.5 * H),
+    )
+    on_sqlite.clock.set(MONDAY_9AM + 9 * H)  # the silent lead's ladder has run to its recycle
+    await on_sqlite.sweep_all()
     clock_file = tmp_path / "clock"
     write_clock_offset(clock_file, MONDAY_9AM + 10 * H - datetime.now(UTC))
-    env = {"SLA_DATABASE_URL": settings.database_url, "SLA_CLOCK_FILE": str(clock_file)}
+    env = {"SLA_DATABASE_URL": on_sqlite.database_url, "SLA_CLOCK_FILE": str(clock_file)}
 
     def report(*options: str, command: str = "compliance") -> list[dict[str, Any]]:
         result = CliRunner().invoke(

@@ -65,6 +65,21 @@ SPEED_COLUMNS = (
     ("", 16),
 )
 CONVERTING_KINDS = ("converted", "won")
+# What an ObligationRecord is made of.
+RECORD_COLUMNS = tuple(
+    obligations.c[name]
+    for name in (
+        "milestone",
+        "rep_id",
+        "team",
+        "manager",
+        "policy",
+        "state",
+        "escalate_at",
+        "within_target",
+        "counted_seconds",
+    )
+)
 T = TypeVar("T")
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -92,17 +107,7 @@ async def tally_obligations(
 ) -> None:
     """Feed `tally` every obligation of the assignments made in [since, until)."""
     result = await session.stream(
-        select(
-            obligations.c.milestone,
-            obligations.c.rep_id,
-            obligations.c.team,
-            obligations.c.manager,
-            obligations.c.policy,
-            obligations.c.state,
-            obligations.c.escalate_at,
-            obligations.c.within_target,
-            obligations.c.counted_seconds,
-        )
+        select(*RECORD_COLUMNS)
         .where(in_period(since, until))
         .execution_options(yield_per=STREAM_ROWS)
     )
@@ -126,15 +131,7 @@ async def first_touches(
 
     result = await session.stream(
         select(
-            obligations.c.milestone,
-            obligations.c.rep_id,
-            obligations.c.team,
-            obligations.c.manager,
-            obligations.c.policy,
-            obligations.c.state,
-            obligations.c.escalate_at,
-            obligations.c.within_target,
-            obligations.c.counted_seconds,
+            *RECORD_COLUMNS,
             later(CONVERTING_KINDS).label("converted"),
             later(("won",)).label("won"),
         )
