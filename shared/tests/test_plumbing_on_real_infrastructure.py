@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
+from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -65,6 +66,8 @@ async def test_relay_publishes_committed_events_in_order_and_never_rolled_back_o
             await outbox.add(session, received(lead_id))
             raise RuntimeError("the state change failed")
 
+    counted = {"topic": "lead.intake", "type": "lead.received"}
+    published_before = REGISTRY.get_sample_value("handoff_events_published_total", counted) or 0
     publisher = KafkaPublisher(kafka_bootstrap, client_id="test", send_timeout=10)
     relay = OutboxRelay(sessions, OUTBOX, publisher, batch_size=7)
     try:
@@ -81,18 +84,32 @@ async def test_relay_publishes_committed_events_in_order_and_never_rolled_back_o
         )
     assert [event["id"] for event in of_lead(events, str(lead_id))] == [e.id for e in committed]
     assert await relay.pending_count() == 0
+    published = REGISTRY.get_sample_value("handoff_events_published_total", counted)
+    assert published == published_before + 20
 
 
 async def test_events_wait_in_the_outbox_while_kafka_is_unreachable(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
+    clock = ManualClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
     async with sessions.begin() as session:
-        await Outbox(OUTBOX, CLOCK).add(session, received())
+        await Outbox(OUTBOX, clock).add(session, received())
     unreachable = KafkaPublisher("127.0.0.1:1", client_id="test", send_timeout=2)
     relay = OutboxRelay(sessions, OUTBOX, unreachable)
     with pytest.raises(Exception, match="Unable to bootstrap"):
         await relay.publish_pending()
     assert await relay.pending_count() == 1
+
+    # Ops see it wait: one event, 90 seconds old.
+    clock.set(clock.now() + timedelta(seconds=90))
+    reporting = asyncio.create_task(relay.report_backlog_forever(clock, every_seconds=0.05))
+    try:
+        async with asyncio.timeout(10):
+            while REGISTRY.get_sample_value("handoff_outbox_oldest_event_age_seconds") != 90:
+                await asyncio.sleep(0.02)
+    finally:
+        reporting.cancel()
+    assert REGISTRY.get_sample_value("handoff_outbox_pending_events") == 1
 
 
 async def test_consumer_is_idempotent_and_dead_letters_what_it_cannot_process(
@@ -148,6 +165,13 @@ async def test_consumer_is_idempotent_and_dead_letters_what_it_cannot_process(
     assert {letter["_value"] for letter in dead} == {b"{not an event", poison.to_json()}
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(INBOX)) == 1
+    consumed = {
+        outcome: REGISTRY.get_sample_value(
+            "handoff_events_consumed_total", {"topic": topic, "outcome": outcome}
+        )
+        for outcome in ("processed", "duplicate", "dead_lettered")
+    }
+    assert consumed == {"processed": 1, "duplicate": 1, "dead_lettered": 2}
 
 
 async def test_rows_queued_for_the_commit_keep_their_own_trace_and_vanish_on_rollback(

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.harness import Stack, TopicReader, of_lead, wait_until
 
@@ -65,8 +66,18 @@ async def test_a_hot_lead_is_assigned_with_its_reasons_and_a_cold_one_nurtured(
 
     async with stack.client() as client:
         view = (await client.get(f"/leads/{hot}")).json()
+        metrics = (await client.get("/metrics")).text
     kinds = [entry["kind"] for entry in view["timeline"]]
     assert kinds[0] == "received"
+    # Ops can see the leads go out: intake's relay counts what it put on Kafka.
+    published = {
+        (sample.labels["topic"], sample.labels["type"]): sample.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "handoff_events_published"
+        for sample in family.samples
+        if sample.name == "handoff_events_published_total"
+    }
+    assert published[("lead.intake", "lead.received")] >= 2
 
 
 async def test_untouched_lead_escalates_then_recycles_and_a_touched_one_is_met(

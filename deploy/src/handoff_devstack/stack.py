@@ -17,6 +17,9 @@ from pathlib import Path
 from handoff_devstack.kafka import KafkaBroker, create_topics
 from handoff_shared.topics import topic_layout
 
+# The router's API; the SLA monitor serves only metrics, on a port of its own.
+ROUTER_PORT = 8001
+SLA_METRICS_PORT = 9103
 SERVICES = {
     "intake": ("handoff_intake", "INTAKE_"),
     "router": ("handoff_router", "ROUTER_"),
@@ -65,6 +68,10 @@ def run(run_dir: Path, kafka_port: int, intake_port: int, partitions: int) -> No
             env = _service_env(prefix, run_dir, broker.bootstrap_servers, name)
             if name == "intake":
                 env["INTAKE_PORT"] = str(intake_port)
+            if name == "router":
+                env["ROUTER_PORT"] = str(ROUTER_PORT)
+            if name == "sla-monitor":
+                env["SLA_METRICS_PORT"] = str(SLA_METRICS_PORT)
             with (logs / f"{name}.log").open("ab") as log:
                 # A session of their own: Ctrl-C reaches only this launcher, which stops them.
                 processes[name] = subprocess.Popen(
@@ -126,6 +133,7 @@ Handoff is running.
                 (or: uv run python -m handoff_devstack.watch lead.routing)
   Move SLA time: echo 176400 > {run_dir}/clock-offset-seconds   (49 hours ahead; 0 to reset)
   SLA report:   {report}
+  Metrics:      {base}/metrics  http://127.0.0.1:{ROUTER_PORT}/metrics  http://127.0.0.1:{SLA_METRICS_PORT}/metrics
   Logs:         {run_dir}/logs/
 Ctrl-C stops everything.
 """

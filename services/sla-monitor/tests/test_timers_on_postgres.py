@@ -389,3 +389,19 @@ async def test_a_second_instance_never_fires_a_later_step_while_an_earlier_one_i
 
     events = [e for e in await published(sessions) if e.subject == str(lead_id)]
     assert [e.type for e in events] == ["lead.sla.escalated", "lead.sla.recycled"]
+
+
+async def test_overdue_steps_are_counted_with_the_lateness_of_the_oldest(
+    sessions: async_sessionmaker[AsyncSession], clock: ManualClock
+) -> None:
+    sla = monitor(clock)
+    await handle(sessions, sla, assigned(uuid.uuid4()))
+    async with sessions() as session:
+        first, second, *_ = sorted((await session.scalars(select(tables.timers.c.due_at))).all())
+    assert second > first + timedelta(minutes=30)
+    clock.set(first + timedelta(minutes=30))  # only the first step is due
+    async with sessions() as session:
+        assert await sla.overdue(session) == (1, timedelta(minutes=30))
+    assert await sweep(sessions, sla) == 1
+    async with sessions() as session:
+        assert await sla.overdue(session) == (0, timedelta(0))

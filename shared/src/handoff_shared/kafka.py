@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from handoff_shared.db import flush_inserts
 from handoff_shared.events import LeadEvent, decode_event
 from handoff_shared.inbox import Inbox
+from handoff_shared.metrics import EVENTS_CONSUMED
 from handoff_shared.topics import dead_letter_topic
 from handoff_shared.tracing import current_traceparent
 
@@ -216,6 +218,7 @@ class EventConsumer:
                 await self._dead_letter(message, f"undecodable event: {error}")
         if not decoded:
             return
+        outcomes: Counter[tuple[str, str]] = Counter()
         try:
             async with self._sessions() as session, session.begin():
                 fresh = await self._inbox.claim_many(
@@ -228,6 +231,9 @@ class EventConsumer:
                         _enter_trace(message)
                         await self._handle(session, event)
                         fresh.discard(event.id)  # a repeat inside the batch is a duplicate
+                        outcomes[message.topic, "processed"] += 1
+                    else:
+                        outcomes[message.topic, "duplicate"] += 1
                 await flush_inserts(session)  # a batch's rows go faster from here than at commit
         except asyncio.CancelledError:
             raise
@@ -237,6 +243,8 @@ class EventConsumer:
                 await self._process(message, event)
             return
         self.processed += len(decoded)
+        for (topic, outcome), count in outcomes.items():
+            EVENTS_CONSUMED.labels(topic, outcome).inc(count)
 
     async def _process(self, message: ConsumerRecord[bytes, bytes], lead_event: LeadEvent) -> None:
         _enter_trace(message)
@@ -245,9 +253,12 @@ class EventConsumer:
         while True:
             try:
                 async with self._sessions() as session, session.begin():
+                    outcome = "duplicate"
                     if await self._inbox.claim(session, lead_event.id, lead_event.type):
                         await self._handle(session, lead_event)
+                        outcome = "processed"
                 self.processed += 1
+                EVENTS_CONSUMED.labels(message.topic, outcome).inc()
                 return
             except asyncio.CancelledError:
                 raise
@@ -267,6 +278,7 @@ class EventConsumer:
 
     async def _dead_letter(self, message: ConsumerRecord[bytes, bytes], error: str) -> None:
         log.error("event_dead_lettered", topic=message.topic, offset=message.offset, error=error)
+        EVENTS_CONSUMED.labels(message.topic, "dead_lettered").inc()
         headers = [
             *(message.headers or ()),
             ("dlq.error", error[:4000].encode()),

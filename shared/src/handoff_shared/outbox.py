@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import (
@@ -33,7 +34,8 @@ from handoff_shared.clock import Clock
 from handoff_shared.db import UtcDateTime, insert_at_commit, mark_written, on_commit
 from handoff_shared.events import CloudEvent
 from handoff_shared.kafka import KafkaPublisher, OutgoingRecord
-from handoff_shared.runtime import drain_forever
+from handoff_shared.metrics import EVENTS_PUBLISHED, OUTBOX_OLDEST_AGE, OUTBOX_PENDING
+from handoff_shared.runtime import drain_forever, repeat_forever
 from handoff_shared.topics import topic_for
 from handoff_shared.tracing import child_traceparent, current_traceparent
 
@@ -173,7 +175,25 @@ class OutboxRelay:
                     for row in rows
                 ]
             )
+        published = Counter((row.topic, row.headers.get("ce_type", "")) for row in rows)
+        for (topic, event_type), count in published.items():
+            EVENTS_PUBLISHED.labels(topic, event_type).inc(count)
         return len(rows)
+
+    async def report_backlog_forever(self, clock: Clock, every_seconds: float = 5.0) -> None:
+        """Keep the backlog gauges (how many events wait, and the oldest one's age) current."""
+        table = self._table
+
+        async def read_backlog() -> None:
+            async with self._sessions() as session:
+                waiting, oldest = (
+                    await session.execute(select(func.count(), func.min(table.c.created_at)))
+                ).one()
+            OUTBOX_PENDING.set(waiting)
+            age = 0.0 if oldest is None else (clock.now() - oldest).total_seconds()
+            OUTBOX_OLDEST_AGE.set(max(age, 0.0))
+
+        await repeat_forever(read_backlog, every_seconds=every_seconds, name="outbox-backlog")
 
     async def pending_count(self) -> int:
         async with self._sessions() as session:

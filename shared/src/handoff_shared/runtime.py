@@ -52,6 +52,21 @@ async def run_until_stopped(tasks: dict[str, Coroutine[Any, Any, None]]) -> None
     log.info("stopped")
 
 
+async def repeat_forever(
+    step: Callable[[], Awaitable[None]], *, every_seconds: float, name: str
+) -> None:
+    """Call `step` every `every_seconds` until cancelled; a failure is logged and the next call
+    comes on time (a gauge keeps its last value meanwhile)."""
+    while True:
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("step_failed", loop=name)
+        await asyncio.sleep(every_seconds)
+
+
 async def drain_forever(
     step: Callable[[], Awaitable[int]],
     wake: asyncio.Event,

@@ -27,9 +27,13 @@ class Messaging:
     inbox: Inbox
     sessions: async_sessionmaker[AsyncSession]
     inbox_retention: timedelta
+    clock: Clock
 
     async def prune_inbox_forever(self) -> None:
         await self.inbox.prune_forever(self.sessions, self.inbox_retention)
+
+    async def report_backlog_forever(self) -> None:
+        await self.relay.report_backlog_forever(self.clock)
 
 
 def build_messaging(
@@ -75,4 +79,5 @@ def build_messaging(
         inbox=inbox,
         sessions=sessions,
         inbox_retention=timedelta(days=settings.inbox_retention_days),
+        clock=clock,
     )

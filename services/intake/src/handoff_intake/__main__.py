@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from handoff_intake.entrypoints.http import create_app
 from handoff_intake.settings import IntakeSettings
 from handoff_shared.logging import configure_logging
+from handoff_shared.metrics import serve_from_workers
 
 
 def app() -> FastAPI:
@@ -20,6 +21,8 @@ def app() -> FastAPI:
 def main() -> None:
     settings = IntakeSettings()
     configure_logging("intake", settings.log_level, settings.log_json)
+    if settings.workers > 1:
+        serve_from_workers()
     uvicorn.run(
         "handoff_intake.__main__:app",
         factory=True,

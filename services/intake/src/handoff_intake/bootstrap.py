@@ -18,11 +18,10 @@ from handoff_intake.handlers import IntakeHandlers
 from handoff_intake.settings import IntakeSettings
 from handoff_shared import db
 from handoff_shared.clock import Clock, clock_from_settings
-from handoff_shared.kafka import EventConsumer, KafkaPublisher
 from handoff_shared.migrations import upgrade_to_head
-from handoff_shared.outbox import Outbox, OutboxRelay
+from handoff_shared.outbox import Outbox
 from handoff_shared.topics import LEAD_ROUTING, LEAD_SLA
-from handoff_shared.wiring import build_messaging
+from handoff_shared.wiring import Messaging, build_messaging
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -36,9 +35,7 @@ class Intake:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     handlers: IntakeHandlers
-    publisher: KafkaPublisher
-    relay: OutboxRelay
-    consumer: EventConsumer
+    messaging: Messaging
     catalog: SourceCatalog
     keys: KeyStore
     rate_limiter: SourceRateLimiter
@@ -58,7 +55,7 @@ class Intake:
 
     async def close(self) -> None:
         await self.http.aclose()
-        await self.publisher.stop()
+        await self.messaging.publisher.stop()
         await self.engine.dispose()
 
 
@@ -92,9 +89,7 @@ def bootstrap(settings: IntakeSettings, clock: Clock | None = None) -> Intake:
         engine=engine,
         sessions=sessions,
         handlers=handlers,
-        publisher=messaging.publisher,
-        relay=messaging.relay,
-        consumer=messaging.consumer,
+        messaging=messaging,
         catalog=SourceCatalog(sessions, clock, settings.catalog_refresh_seconds),
         keys=KeyStore(sessions, settings.api_keys, clock, settings.catalog_refresh_seconds),
         rate_limiter=SourceRateLimiter(settings.source_rate_limit),

@@ -33,6 +33,7 @@ async def serve(settings: RouterSettings) -> None:
                 "notifications": router.dispatcher.run(),
                 "queue-retry": router.retry_queue_forever(),
                 "inbox-pruning": router.messaging.prune_inbox_forever(),
+                "outbox-backlog": router.messaging.report_backlog_forever(),
                 "api": api.serve(),
             }
         )

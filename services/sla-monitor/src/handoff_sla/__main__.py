@@ -8,6 +8,7 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from handoff_shared.logging import configure_logging
+from handoff_shared.metrics import serve_on_port
 from handoff_shared.runtime import run_until_stopped
 from handoff_sla.adapters import tables
 from handoff_sla.adapters.published import forget_already_published
@@ -20,6 +21,8 @@ log = structlog.get_logger(__name__)
 async def serve(settings: SlaSettings) -> None:
     await asyncio.to_thread(migrate, settings)
     monitor = bootstrap(settings)
+    if settings.metrics_port is not None:
+        serve_on_port(settings.metrics_port)
     try:
         try:
             await forget_already_published(
@@ -38,6 +41,8 @@ async def serve(settings: SlaSettings) -> None:
                 "sweeper": monitor.sweep_forever(),
                 "notifications": monitor.dispatcher.run(),
                 "inbox-pruning": monitor.messaging.prune_inbox_forever(),
+                "outbox-backlog": monitor.messaging.report_backlog_forever(),
+                "overdue-timers": monitor.report_overdue_forever(),
             }
         )
     finally:

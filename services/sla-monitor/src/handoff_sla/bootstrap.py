@@ -16,12 +16,14 @@ from handoff_shared.kafka import EventConsumer, KafkaPublisher
 from handoff_shared.migrations import upgrade_to_head
 from handoff_shared.notify import NotificationDispatcher, Notifier
 from handoff_shared.outbox import Outbox, OutboxRelay
+from handoff_shared.runtime import repeat_forever
 from handoff_shared.topics import LEAD_ACTIVITY, LEAD_ROUTING
 from handoff_shared.wiring import Messaging, build_messaging
 from handoff_sla.adapters import tables
 from handoff_sla.adapters.calendars import load_policy_book
 from handoff_sla.announce import Announcer
 from handoff_sla.handlers import SlaHandlers
+from handoff_sla.metrics import OLDEST_OVERDUE, TIMERS_OVERDUE
 from handoff_sla.settings import SlaSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -75,6 +77,17 @@ class SlaMonitor:
             if next_due is not None:
                 nap = min(nap, max(next_due.total_seconds(), MIN_SWEEP_NAP_SECONDS))
             await asyncio.sleep(nap)
+
+    async def report_overdue_forever(self, every_seconds: float = 5.0) -> None:
+        """Keep the overdue-timer gauges current."""
+
+        async def read_overdue() -> None:
+            async with self.sessions() as session:
+                count, lateness = await self.handlers.overdue(session)
+            TIMERS_OVERDUE.set(count)
+            OLDEST_OVERDUE.set(lateness.total_seconds())
+
+        await repeat_forever(read_overdue, every_seconds=every_seconds, name="overdue-timers")
 
     async def close(self) -> None:
         await self.publisher.stop()

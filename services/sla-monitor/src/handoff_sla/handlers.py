@@ -528,6 +528,16 @@ class SlaHandlers:
             }
         )
 
+    async def overdue(self, session: AsyncSession) -> tuple[int, timedelta]:
+        """How many timers are past their due time, and how late the oldest of them is."""
+        now = self._clock.now()
+        count, oldest = (
+            await session.execute(
+                select(func.count(), func.min(timers.c.due_at)).where(timers.c.due_at <= now)
+            )
+        ).one()
+        return count, timedelta(0) if oldest is None else now - oldest
+
     async def next_due_in(self, session: AsyncSession) -> timedelta | None:
         """How long until the earliest pending timer is due (None when there is none)."""
         earliest = await session.scalar(select(timers.c.due_at).order_by(timers.c.due_at).limit(1))

@@ -28,6 +28,11 @@ class SlaSettings(ServiceSettings):
         description="Overlapping sweep transactions; claims are still taken in turn",
     )
     consumer_group: str = "sla-monitor"
+    metrics_port: int | None = Field(
+        default=None,
+        description="Serve Prometheus metrics at http://HOST:PORT/metrics (the monitor has no "
+        "other HTTP server); off unless set",
+    )
     notify_channels: list[Channel] = Field(
         default_factory=list, description="JSON list of channels that hear every ladder step"
     )

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 
 import limits
-import structlog
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
-log = structlog.get_logger(__name__)
+from handoff_shared.runtime import repeat_forever
 
 
 @lru_cache(maxsize=256)
@@ -47,11 +45,8 @@ class BacklogGauge:
 
     async def run(self) -> None:
         """Refresh until cancelled; a failed count keeps the last value."""
-        while True:
-            try:
-                self.pending = await self._count()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("backlog_count_failed")
-            await asyncio.sleep(self._refresh)
+
+        async def recount() -> None:
+            self.pending = await self._count()
+
+        await repeat_forever(recount, every_seconds=self._refresh, name="backlog-count")

@@ -17,6 +17,7 @@ from handoff_intake.bootstrap import Intake, bootstrap, migrate
 from handoff_intake.entrypoints import admin_api, leads_api, webhooks
 from handoff_intake.settings import IntakeSettings
 from handoff_shared.http import answer_invalid_requests_without_echo
+from handoff_shared.metrics import add_metrics_route
 from handoff_shared.tracing import child_traceparent, current_traceparent
 
 log = structlog.get_logger(__name__)
@@ -113,8 +114,10 @@ def create_app(settings: IntakeSettings | None = None, intake: Intake | None = N
         # sight, it is not scanned again by every full collection (long pauses under load).
         gc.freeze()
         background = [
-            asyncio.create_task(runtime.relay.run(), name="outbox-relay"),
-            asyncio.create_task(runtime.consumer.run(), name="timeline-consumer"),
+            asyncio.create_task(runtime.messaging.relay.run(), name="outbox-relay"),
+            asyncio.create_task(runtime.messaging.consumer.run(), name="timeline-consumer"),
+            asyncio.create_task(runtime.messaging.prune_inbox_forever(), name="inbox-pruning"),
+            asyncio.create_task(runtime.messaging.report_backlog_forever(), name="outbox-backlog"),
             asyncio.create_task(runtime.backlog.run(), name="backlog-gauge"),
             asyncio.create_task(runtime.writer.run(), name="delivery-writer"),
         ]
@@ -148,6 +151,7 @@ def create_app(settings: IntakeSettings | None = None, intake: Intake | None = N
         )
 
     answer_invalid_requests_without_echo(app)
+    add_metrics_route(app)
 
     @app.exception_handler(DataError)
     async def unstorable_value(request: Request, error: Exception) -> Response:

@@ -22,6 +22,7 @@ from handoff_router.domain.facts import lead_facts
 from handoff_router.domain.qualification import Policy, Signal
 from handoff_shared.events import LeadSnapshot, Qualification
 from handoff_shared.http import answer_invalid_requests_without_echo
+from handoff_shared.metrics import add_metrics_route
 
 
 class SampleLead(BaseModel):
@@ -76,6 +77,7 @@ def create_app(router: Router) -> FastAPI:
             )
 
     answer_invalid_requests_without_echo(app)
+    add_metrics_route(app)
 
     @app.exception_handler(PolicyError)
     async def _policy_error(_request: Request, error: PolicyError) -> JSONResponse:
