@@ -7,11 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from handoff_intake.adapters import tables
 from handoff_intake.adapters.api_keys import KeyStore
 from handoff_intake.adapters.guards import BacklogGauge, SourceRateLimiter
+from handoff_intake.adapters.secret_box import SecretBox
 from handoff_intake.adapters.source_catalog import SourceCatalog, load_sources_file
 from handoff_intake.entrypoints.delivery_writer import DeliveryWriter
 from handoff_intake.handlers import IntakeHandlers
@@ -24,6 +26,7 @@ from handoff_shared.topics import LEAD_ROUTING, LEAD_SLA
 from handoff_shared.wiring import Messaging, build_messaging
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -51,6 +54,21 @@ class Intake:
         async with self.sessions.begin() as session:
             for definition in definitions:
                 await self.catalog.put(session, definition)
+        await self.catalog.reload()
+
+    async def seal_source_secrets(self) -> None:
+        """Seal with the newest key what is stored in plain text or with an older key.
+
+        Raises SecretsLocked now, at start-up, rather than on every webhook, when a stored
+        secret was sealed with a key that is not configured.
+        """
+        if self.settings.secrets_keys:
+            async with self.sessions.begin() as session:
+                resealed = await self.catalog.reseal_all(session)
+            if resealed:
+                log.info("source_secrets_resealed", sources=resealed)
+        elif self.settings.environment != "development":
+            log.warning("source_secrets_in_plain_text", fix="set INTAKE_SECRETS_KEYS")
         await self.catalog.reload()
 
     async def close(self) -> None:
@@ -90,7 +108,12 @@ def bootstrap(settings: IntakeSettings, clock: Clock | None = None) -> Intake:
         sessions=sessions,
         handlers=handlers,
         messaging=messaging,
-        catalog=SourceCatalog(sessions, clock, settings.catalog_refresh_seconds),
+        catalog=SourceCatalog(
+            sessions,
+            clock,
+            settings.catalog_refresh_seconds,
+            SecretBox([key.get_secret_value() for key in settings.secrets_keys]),
+        ),
         keys=KeyStore(sessions, settings.api_keys, clock, settings.catalog_refresh_seconds),
         rate_limiter=SourceRateLimiter(settings.source_rate_limit),
         backlog=BacklogGauge(messaging.relay.pending_count, settings.backlog_refresh_seconds),

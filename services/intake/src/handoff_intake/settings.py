@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from handoff_intake.adapters.secret_box import valid_key
 from handoff_shared.settings import ServiceSettings
 
 DEVELOPMENT_API_KEY = "dev-key-change-me"
@@ -74,6 +75,18 @@ class IntakeSettings(ServiceSettings):
     )
     rejection_reasons: list[str] = Field(default=DEFAULT_REJECTION_REASONS, min_length=1)
     consumer_group: str = "intake"
+    secrets_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Fernet keys that seal source secrets at rest, newest first (the first seals, "
+        "any opens); without one, secrets are stored in plain text",
+    )
+
+    @field_validator("secrets_keys")
+    @classmethod
+    def _fernet_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for key in keys:
+            valid_key(key.get_secret_value())
+        return keys
 
     @model_validator(mode="after")
     def _no_placeholder_key_outside_development(self) -> IntakeSettings:

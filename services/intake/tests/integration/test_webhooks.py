@@ -7,12 +7,15 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from handoff_intake.adapters.tables import deliveries, leads, outbox
+from handoff_intake.adapters.secret_box import SecretsLocked
+from handoff_intake.adapters.tables import deliveries, leads, outbox, sources
 from handoff_intake.bootstrap import Intake
 from handoff_intake.domain.leads import prepare_submission
 from handoff_intake.handlers import ReceiveResult
@@ -289,3 +292,36 @@ async def test_a_replay_sharing_a_group_commit_does_not_hold_back_the_others(
             select(func.count()).where(deliveries.c.channel == f"webhook:{source_id}")
         )
     assert stored == 7
+
+
+async def test_secrets_are_sealed_at_rest_once_a_key_is_set_and_still_verify_webhooks(
+    running_intake: RunningIntake, tmp_path: Path
+) -> None:
+    # A database of its own: sealing reseals every source, and other tests run without the key.
+    database = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}"}
+    key = Fernet.generate_key().decode()
+
+    async def stored_secrets(runtime: Intake, source_id: str) -> list[str]:
+        async with runtime.sessions() as session:
+            row = await session.scalar(select(sources.c.secrets).where(sources.c.id == source_id))
+        return list(row or [])
+
+    async with running_intake(**database) as (client, runtime):
+        before_the_key = await add_source(client)
+        assert await stored_secrets(runtime, before_the_key) == [SECRET]
+    async with running_intake(**database, secrets_keys=[key]) as (client, runtime):
+        after_the_key = await add_source(client)
+        stored = [
+            *await stored_secrets(runtime, before_the_key),
+            *await stored_secrets(runtime, after_the_key),
+        ]
+        for source_id in (before_the_key, after_the_key):
+            body, headers = signed(delivery(new_email()))
+            answer = await client.post(f"/webhooks/{source_id}", content=body, headers=headers)
+            assert answer.status_code == 202, answer.text
+        listed = (await client.get(f"/admin/sources/{after_the_key}")).json()
+    assert all(value.startswith("fernet:") and SECRET not in value for value in stored)
+    assert listed["secrets"] == ["…6789"]
+    with pytest.raises(SecretsLocked, match="INTAKE_SECRETS_KEYS is not set"):
+        async with running_intake(**database):
+            pass

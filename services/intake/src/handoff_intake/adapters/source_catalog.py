@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import RowMapping, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handoff_intake.adapters.secret_box import SecretBox
 from handoff_intake.adapters.tables import sources
 from handoff_intake.domain.leads import SourceDefaults
 from handoff_intake.domain.normalise import StorableInput
@@ -102,12 +103,15 @@ def secret_hint(secret: str) -> str:
     return f"…{secret[-4:]}" if len(secret) >= 16 else "…"
 
 
+def is_secret_option(name: str, value: Any) -> bool:
+    """Whether an option holds a credential (a token, a password): hidden and sealed."""
+    return bool(value) and any(marker in name.lower() for marker in SECRET_LIKE_OPTIONS)
+
+
 def masked_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Options with secret-looking values (tokens, passwords) replaced by hints."""
     return {
-        name: secret_hint(str(value))
-        if any(marker in name.lower() for marker in SECRET_LIKE_OPTIONS) and value
-        else value
+        name: secret_hint(str(value)) if is_secret_option(name, value) else value
         for name, value in options.items()
     }
 
@@ -116,10 +120,15 @@ class SourceCatalog:
     """Reads and writes sources; the webhook path reads a copy refreshed every few seconds."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, ttl_seconds: float
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        ttl_seconds: float,
+        box: SecretBox,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._box = box
         self._ttl = ttl_seconds
         self._cached: dict[str, Source] = {}
         self._loaded_at = float("-inf")
@@ -145,13 +154,15 @@ class SourceCatalog:
     async def reload(self) -> None:
         async with self._sessions() as session:
             rows = (await session.execute(select(sources))).mappings().all()
-        self._cached = {row["id"]: _source(row) for row in rows}
+        self._cached = {row["id"]: self._source(row) for row in rows}
         self._loaded_at = time.monotonic()
 
     async def put(self, session: AsyncSession, definition: SourceDefinition) -> bool:
         """Create or replace a source; True when it was created."""
         now = self._clock.now()
         values = {**definition.model_dump(exclude={"id"}), "updated_at": now}
+        values["secrets"] = [self._box.seal(secret) for secret in values["secrets"]]
+        values["options"] = self._sealed_options(values["options"])
         created = await session.execute(
             insert_ignoring_conflicts(session, sources)
             .values(id=definition.id, created_at=now, **values)
@@ -171,7 +182,8 @@ class SourceCatalog:
         )
         if current is None:
             return None
-        kept = [secret, *[old for old in current if old != secret]][:MAX_ACTIVE_SECRETS]
+        older = [old for old in current if self._box.open(old) != secret]
+        kept = [self._box.seal(secret), *older][:MAX_ACTIVE_SECRETS]
         await session.execute(
             update(sources)
             .where(sources.c.id == source_id)
@@ -191,11 +203,62 @@ class SourceCatalog:
             .mappings()
             .first()
         )
-        return None if row is None else _definition(row)
+        return None if row is None else self._definition(row)
 
     async def listing(self, session: AsyncSession) -> list[SourceDefinition]:
         rows = (await session.execute(select(sources).order_by(sources.c.id))).mappings().all()
-        return [_definition(row) for row in rows]
+        return [self._definition(row) for row in rows]
+
+    async def reseal_all(self, session: AsyncSession) -> int:
+        """Seal with the newest key every secret stored in plain text or with an older key;
+        returns how many sources changed. Run at start-up, so adding a key seals everything."""
+        rows = (await session.execute(select(sources).with_for_update())).mappings().all()
+        changed = 0
+        for row in rows:
+            stored = [*row["secrets"], *_secret_options(row["options"]).values()]
+            if not any(self._box.needs_resealing(value) for value in stored):
+                continue
+            await session.execute(
+                update(sources)
+                .where(sources.c.id == row["id"])
+                .values(
+                    secrets=[self._box.seal(self._box.open(old)) for old in row["secrets"]],
+                    options=self._sealed_options(self._opened_options(row["options"])),
+                )
+            )
+            changed += 1
+        return changed
+
+    def _sealed_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        sealed = {name: self._box.seal(value) for name, value in _secret_options(options).items()}
+        return {**options, **sealed}
+
+    def _opened_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        opened = {name: self._box.open(value) for name, value in _secret_options(options).items()}
+        return {**options, **opened}
+
+    def _definition(self, row: RowMapping) -> SourceDefinition:
+        values = {name: row[name] for name in SourceDefinition.model_fields}
+        values["secrets"] = [self._box.open(secret) for secret in row["secrets"]]
+        values["options"] = self._opened_options(row["options"])
+        return SourceDefinition.model_construct(**values)
+
+    def _source(self, row: RowMapping) -> Source:
+        return Source(
+            config=SourceConfig(
+                source_id=row["id"],
+                kind=row["kind"],
+                secrets=tuple(self._box.open(secret) for secret in row["secrets"]),
+                options=self._opened_options(row["options"]),
+            ),
+            defaults=SourceDefaults(
+                region=row["default_region"],
+                campaign=row["default_campaign"],
+                lead_source=row["default_lead_source"],
+            ),
+            rate_limit=row["rate_limit"],
+            enabled=row["enabled"],
+        )
 
 
 def load_sources_file(path: Path) -> list[SourceDefinition]:
@@ -214,25 +277,10 @@ def load_sources_file(path: Path) -> list[SourceDefinition]:
         raise ValueError(f"{path}: {problems}") from None
 
 
-def _definition(row: RowMapping) -> SourceDefinition:
-    return SourceDefinition.model_construct(
-        **{name: row[name] for name in SourceDefinition.model_fields}
-    )
-
-
-def _source(row: RowMapping) -> Source:
-    return Source(
-        config=SourceConfig(
-            source_id=row["id"],
-            kind=row["kind"],
-            secrets=tuple(row["secrets"]),
-            options=row["options"],
-        ),
-        defaults=SourceDefaults(
-            region=row["default_region"],
-            campaign=row["default_campaign"],
-            lead_source=row["default_lead_source"],
-        ),
-        rate_limit=row["rate_limit"],
-        enabled=row["enabled"],
-    )
+def _secret_options(options: Mapping[str, Any]) -> dict[str, str]:
+    """The options that hold credentials as text: the ones sealed at rest."""
+    return {
+        name: value
+        for name, value in options.items()
+        if isinstance(value, str) and is_secret_option(name, value)
+    }

@@ -73,7 +73,8 @@ sources = Table(
     metadata,
     Column("id", String(100), primary_key=True),
     Column("kind", String(64), nullable=False),
-    # Plain text by necessity: an HMAC is checked by recomputing it with the secret itself.
+    # Sealed with INTAKE_SECRETS_KEYS when set (adapters/secret_box.py), never hashed: an HMAC
+    # is checked by recomputing it with the secret itself.
     Column("secrets", JSON, nullable=False),
     Column("options", JSON, nullable=False),
     Column("default_region", String(2)),

@@ -109,6 +109,7 @@ def create_app(settings: IntakeSettings | None = None, intake: Intake | None = N
         await asyncio.to_thread(migrate, settings)
         runtime = intake or bootstrap(settings)
         await runtime.load_sources_file()
+        await runtime.seal_source_secrets()
         app.state.intake = runtime
         # Everything built so far lives as long as the process: moved out of the collector's
         # sight, it is not scanned again by every full collection (long pauses under load).
