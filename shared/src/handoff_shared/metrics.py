@@ -51,6 +51,7 @@ def exposition() -> tuple[bytes, str]:
     """The metrics page: this process's metrics, or all workers' in multiprocess mode."""
     if os.environ.get(MULTIPROCESS_DIR):
         registry = CollectorRegistry()
+        # The client leaves this constructor unannotated; it only registers itself.
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
